@@ -1,0 +1,455 @@
+// The Logto-faithful OpenID provider: oidc-provider configured the way Logto configures it for
+// a "Native" application (see shared/logto-facts.md), an outer Koa app with the sign-in pages,
+// and the Amazon stand-in on a second loopback origin.
+import http from 'node:http';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import Koa from 'koa';
+import mount from 'koa-mount';
+import Provider, { errors } from 'oidc-provider';
+
+import { createAdapterFactory } from './adapter.js';
+import { startAmazon } from './amazon.js';
+import { esc, page, readForm } from './html.js';
+import { claimsFor, createUserStore } from './users.js';
+
+const RESOURCE_SCOPES = ['read:data', 'write:data'];
+const AMAZON_CLIENT_ID = 'amzn1.application-oa2-client.logtodesktopdemo';
+const SOCIAL_STATE_TTL_MS = 10 * 60 * 1000;
+const REDIRECT_URI = 'http://127.0.0.1/callback';
+
+const list = (value) => (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+
+// Options from the environment (see README.md); startIdp() also takes them directly.
+export function optionsFromEnv(env = process.env) {
+  const num = (name, fallback) => {
+    if (env[name] === undefined || env[name] === '') return fallback;
+    const n = Number(env[name]);
+    if (!Number.isFinite(n) || n < 0) throw new Error(`${name} must be a non-negative number`);
+    return n;
+  };
+  return {
+    port: num('IDP_PORT', 0),
+    amazonPort: num('IDP_AMAZON_PORT', 0),
+    appId: env.IDP_APP_ID || 'desktop-demo-app',
+    alg: env.IDP_ID_TOKEN_ALG || 'ES384',
+    postLogoutRedirectUris: list(env.IDP_POST_LOGOUT_REDIRECT_URIS),
+    resources: env.IDP_RESOURCES === undefined ? ['https://api.example.test'] : list(env.IDP_RESOURCES),
+    accessTokenTtl: num('IDP_ACCESS_TOKEN_TTL', 3600),
+    refreshReuseSeconds: num('IDP_REFRESH_REUSE_SECONDS', 3),
+    demo: env.IDP_DEMO === '1',
+  };
+}
+
+function signingKey(alg) {
+  let jwk;
+  if (alg === 'ES384') {
+    jwk = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey.export({ format: 'jwk' });
+  } else if (alg === 'RS256') {
+    jwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+  } else {
+    throw new Error(`IDP_ID_TOKEN_ALG must be ES384 or RS256, not ${alg}`);
+  }
+  return { ...jwk, kid: randomBytes(16).toString('base64url'), alg, use: 'sig' };
+}
+
+function listen(server, port) {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, '127.0.0.1', () => {
+      server.off('error', reject);
+      resolve(server.address().port);
+    });
+  });
+}
+
+const AVATAR_BOB = `<svg xmlns="http://www.w3.org/2000/svg" width="96" height="96" viewBox="0 0 96 96">
+<rect width="96" height="96" rx="48" fill="#2f80ed"/>
+<text x="48" y="62" font-family="sans-serif" font-size="44" text-anchor="middle" fill="#fff">B</text>
+</svg>
+`;
+
+export async function startIdp(options = {}) {
+  const opts = { ...optionsFromEnv({}), ...options };
+  const log = opts.log ?? ((msg) => process.stderr.write(`[idp] ${msg}\n`));
+  const { alg, appId, resources } = opts;
+
+  const amazon = await startAmazon({ port: opts.amazonPort, log });
+  const server = http.createServer();
+  let port;
+  try {
+    port = await listen(server, opts.port);
+  } catch (err) {
+    await amazon.close();
+    throw err;
+  }
+  const endpoint = `http://127.0.0.1:${port}`;
+  const issuer = `${endpoint}/oidc`;
+  const amazonSecret = randomBytes(24).toString('base64url');
+  amazon.registerClient(AMAZON_CLIENT_ID, amazonSecret, `${endpoint}/callback/amazon`);
+
+  const users = createUserStore({ endpoint });
+  const socialStates = new Map(); // state -> { uid, expiresAt }
+
+  const provider = new Provider(issuer, {
+    adapter: createAdapterFactory({ refreshReuseSeconds: opts.refreshReuseSeconds }),
+    clients: [{
+      client_id: appId,
+      client_name: 'Logto Desktop (demo)',
+      application_type: 'native',
+      token_endpoint_auth_method: 'none',
+      redirect_uris: [REDIRECT_URI],
+      post_logout_redirect_uris: opts.postLogoutRedirectUris,
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      id_token_signed_response_alg: alg,
+    }],
+    clientDefaults: {
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      id_token_signed_response_alg: alg,
+      token_endpoint_auth_method: 'none',
+    },
+    jwks: { keys: [signingKey(alg)] },
+    enabledJWA: {
+      idTokenSigningAlgValues: [alg],
+      userinfoSigningAlgValues: [alg],
+    },
+    cookies: { keys: [randomBytes(32).toString('base64url')] },
+    findAccount(ctx, id) {
+      const user = users.byId(id);
+      if (!user) return undefined;
+      return { accountId: id, claims: (use) => claimsFor(user, use) };
+    },
+    scopes: ['openid', 'offline_access', 'profile', 'email', 'identities', 'custom_data', 'roles'],
+    claims: {
+      openid: ['sub'],
+      profile: ['name', 'username', 'preferred_username', 'picture', 'created_at', 'updated_at'],
+      email: ['email', 'email_verified'],
+      identities: ['identities', 'sso_identities'],
+      custom_data: ['custom_data'],
+      roles: ['roles'],
+    },
+    conformIdTokenClaims: false,
+    extraParams: ['direct_sign_in', 'first_screen', 'identifier', 'organization_id'],
+    responseTypes: ['code'],
+    allowOmittingSingleRegisteredRedirectUri: false,
+    rotateRefreshToken: true,
+    // Logto: ending the browser session never revokes tokens; only revocation does.
+    expiresWithSession: async () => false,
+    ttl: {
+      AccessToken: opts.accessTokenTtl,
+      AuthorizationCode: 600,
+      IdToken: 3600,
+      RefreshToken: 14 * 24 * 3600,
+      Grant: 180 * 24 * 3600,
+      Session: 14 * 24 * 3600,
+      Interaction: 3600,
+    },
+    features: {
+      devInteractions: { enabled: false },
+      dPoP: { enabled: false },
+      pushedAuthorizationRequests: { enabled: false },
+      introspection: { enabled: false },
+      registration: { enabled: false },
+      clientCredentials: { enabled: false },
+      deviceFlow: { enabled: false },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        // Logto ends the session without asking: the confirmation form submits itself.
+        async logoutSource(ctx, form) {
+          const withLogout = form.replace('</form>', '<input type="hidden" name="logout" value="yes"/><noscript><button id="logout-confirm" type="submit">Sign out</button></noscript></form>');
+          ctx.body = page({
+            title: 'Signing out',
+            body: `<h1>Signing out…</h1>\n${withLogout}\n<script>document.forms[0].submit();</script>`,
+          });
+        },
+        async postLogoutSuccessSource(ctx) {
+          ctx.body = page({
+            title: 'Signed out',
+            body: '<h1 id="signed-out">You have been signed out</h1>\n<p class="muted">You can close this window.</p>',
+          });
+        },
+      },
+      resourceIndicators: {
+        enabled: true,
+        async getResourceServerInfo(ctx, indicator) {
+          if (!resources.includes(indicator)) throw new errors.InvalidTarget();
+          return {
+            scope: RESOURCE_SCOPES.join(' '),
+            audience: indicator,
+            accessTokenTTL: opts.accessTokenTtl,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg } },
+          };
+        },
+      },
+    },
+    interactions: {
+      url: (ctx, interaction) => `/interaction/${interaction.uid}`,
+    },
+    // Errors that cannot go back to the client are JSON, like Logto's (e.g. 400 invalid_redirect_uri).
+    async renderError(ctx, out) {
+      ctx.type = 'json';
+      ctx.body = out;
+    },
+  });
+
+  // Logto matches post_logout_redirect_uri exactly, port included (no loopback exception).
+  provider.Client.prototype.postLogoutRedirectUriAllowed = function exact(value) {
+    return this.postLogoutRedirectUris.includes(value);
+  };
+
+  provider.on('server_error', (ctx, err) => log(`server_error: ${err.stack || err.message}`));
+  provider.on('grant.revoked', () => log('grant revoked'));
+  provider.on('end_session.success', () => log('session ended'));
+
+  // Ends an interaction with the user signed in and a saved Grant as consent (first-party app:
+  // Logto never shows a consent screen to it). Returns where the browser goes next.
+  async function completeInteraction(interaction, accountId, { login = true } = {}) {
+    const { params } = interaction;
+    let grant = interaction.grantId ? await provider.Grant.find(interaction.grantId) : undefined;
+    if (!grant || grant.accountId !== accountId) {
+      grant = new provider.Grant({ accountId, clientId: params.client_id });
+    }
+    if (params.scope) grant.addOIDCScope(params.scope);
+    for (const resource of [params.resource ?? []].flat()) {
+      if (resources.includes(resource)) grant.addResourceScope(resource, RESOURCE_SCOPES.join(' '));
+    }
+    const grantId = await grant.save();
+    interaction.result = {
+      ...(login ? { login: { accountId } } : {}),
+      consent: { grantId },
+    };
+    await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
+    return interaction.returnTo;
+  }
+
+  async function denyInteraction(interaction, description) {
+    interaction.result = { error: 'access_denied', error_description: description };
+    await interaction.save(interaction.exp - Math.floor(Date.now() / 1000));
+    return interaction.returnTo;
+  }
+
+  function amazonAuthorizeUrl(uid) {
+    const state = randomBytes(24).toString('base64url');
+    socialStates.set(state, { uid, expiresAt: Date.now() + SOCIAL_STATE_TTL_MS });
+    for (const [key, value] of socialStates) if (value.expiresAt < Date.now()) socialStates.delete(key);
+    const url = new URL('/ap/oa', amazon.origin);
+    url.search = new URLSearchParams({
+      client_id: AMAZON_CLIENT_ID,
+      scope: 'profile',
+      response_type: 'code',
+      redirect_uri: `${endpoint}/callback/amazon`,
+      state,
+    }).toString();
+    return url.href;
+  }
+
+  function langOf(params) {
+    const first = String(params.ui_locales ?? '').split(' ')[0].toLowerCase();
+    return first.startsWith('ja') ? 'ja' : 'en';
+  }
+
+  function signInPage(details, error) {
+    const { uid, params } = details;
+    const client = esc(params.client_id);
+    const demo = opts.demo
+      ? `<section id="demo-users">
+<p class="muted">Demo users of this local test provider:</p>
+<table>
+<tr><th>Username</th><th>Password</th></tr>
+${users.demoUsers.map((u) => `<tr><td>${esc(u.username)}</td><td>${esc(u.password)}</td></tr>`).join('\n')}
+</table>
+<p class="muted">Amazon: ${amazon.users.map((u) => `${esc(u.email)} / ${esc(u.password)}`).join(', ')}</p>
+</section>`
+      : '';
+    return page({
+      title: 'Sign in',
+      lang: langOf(params),
+      body: `<h1>Sign in to continue to ${client}</h1>
+${error ? `<p id="error">${esc(error)}</p>` : ''}
+<form id="sign-in-form" method="post" action="/interaction/${esc(uid)}/login">
+<label for="username">Username</label>
+<input id="username" name="username" autocomplete="username" value="${esc(params.login_hint ?? '')}">
+<label for="password">Password</label>
+<input id="password" name="password" type="password" autocomplete="current-password">
+<button id="submit" type="submit">Sign in</button>
+</form>
+<a id="sign-in-amazon" class="button secondary" href="/interaction/${esc(uid)}/amazon">Continue with Amazon</a>
+<form id="deny-form" method="post" action="/interaction/${esc(uid)}/abort">
+<button id="deny" class="secondary" type="submit">Cancel</button>
+</form>
+${demo}`,
+    });
+  }
+
+  function errorPage(ctx, status, message) {
+    ctx.status = status;
+    ctx.type = 'html';
+    ctx.body = page({ title: 'Error', body: `<h1>Something went wrong</h1>\n<p id="error">${esc(message)}</p>` });
+  }
+
+  function redirect(ctx, location) {
+    ctx.status = 303;
+    ctx.redirect(location);
+  }
+
+  async function amazonCallback(ctx) {
+    const q = ctx.query;
+    const pending = typeof q.state === 'string' ? socialStates.get(q.state) : undefined;
+    if (pending) socialStates.delete(q.state);
+    if (!pending || pending.expiresAt < Date.now()) {
+      return errorPage(ctx, 400, 'The sign-in with Amazon is invalid or has expired (state mismatch).');
+    }
+    const interaction = await provider.Interaction.find(pending.uid);
+    if (!interaction) return errorPage(ctx, 400, 'The sign-in session has expired. Start again from the app.');
+    if (q.error || typeof q.code !== 'string') {
+      return redirect(ctx, await denyInteraction(interaction, `Amazon: ${q.error || 'no code'}`));
+    }
+    const tokenRes = await fetch(`${amazon.origin}/auth/o2/token`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: q.code,
+        redirect_uri: `${endpoint}/callback/amazon`,
+        client_id: AMAZON_CLIENT_ID,
+        client_secret: amazonSecret,
+      }),
+    });
+    if (!tokenRes.ok) return errorPage(ctx, 502, `Amazon token endpoint answered ${tokenRes.status}`);
+    const { access_token: accessToken } = await tokenRes.json();
+    const profileRes = await fetch(`${amazon.origin}/user/profile`, {
+      headers: { Authorization: `Bearer ${accessToken}` },
+    });
+    if (!profileRes.ok) return errorPage(ctx, 502, `Amazon profile endpoint answered ${profileRes.status}`);
+    const profile = await profileRes.json();
+    const user = users.linkSocial('amazon', profile.user_id, {
+      id: profile.user_id,
+      name: profile.name,
+      email: profile.email,
+      rawData: profile,
+    });
+    log(`signed in through amazon as ${user.id}`);
+    return redirect(ctx, await completeInteraction(interaction, user.id));
+  }
+
+  const app = new Koa();
+  app.keys = provider.keys;
+  app.proxy = false;
+
+  app.use(async (ctx, next) => {
+    const started = Date.now();
+    try {
+      await next();
+    } finally {
+      log(`${ctx.method} ${ctx.path} ${ctx.status} ${Date.now() - started}ms`);
+    }
+  });
+
+  app.use(async (ctx, next) => {
+    const m = ctx.path.match(/^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|amazon|abort))?$/);
+    const isCallback = ctx.path === '/callback/amazon';
+    if (!m && !isCallback && ctx.path !== '/' && ctx.path !== '/avatars/bob.svg') return next();
+
+    ctx.set('Cache-Control', 'no-store');
+    ctx.set('Referrer-Policy', 'no-referrer');
+    ctx.set('X-Frame-Options', 'DENY');
+
+    if (ctx.path === '/avatars/bob.svg' && ctx.method === 'GET') {
+      ctx.type = 'image/svg+xml';
+      ctx.set('Cache-Control', 'public, max-age=3600');
+      ctx.body = AVATAR_BOB;
+      return undefined;
+    }
+    if (ctx.path === '/' && ctx.method === 'GET') {
+      ctx.type = 'html';
+      ctx.body = page({
+        title: 'Logto-faithful test provider',
+        body: `<h1>Logto-faithful test provider</h1>\n<p>Issuer: <code>${esc(issuer)}</code></p>\n<p><a href="/oidc/.well-known/openid-configuration">Discovery document</a></p>`,
+      });
+      return undefined;
+    }
+    if (isCallback && ctx.method === 'GET') return amazonCallback(ctx);
+    if (!m) return next();
+
+    const [, uid, action] = m;
+    let details;
+    try {
+      details = await provider.interactionDetails(ctx.req, ctx.res);
+    } catch (err) {
+      return errorPage(ctx, 400, `The sign-in session was not found or has expired (${err.message}). Start again from the app.`);
+    }
+    if (details.uid !== uid) return errorPage(ctx, 400, 'The sign-in session does not match this page.');
+
+    if (!action && ctx.method === 'GET') {
+      if (details.prompt.name !== 'login' && details.session?.accountId) {
+        // Already signed in here (SSO session): consent automatically, no page.
+        return redirect(ctx, await completeInteraction(details, details.session.accountId, { login: false }));
+      }
+      if (details.params.direct_sign_in === 'social:amazon') {
+        return redirect(ctx, amazonAuthorizeUrl(uid));
+      }
+      ctx.type = 'html';
+      ctx.body = signInPage(details);
+      return undefined;
+    }
+    if (action === 'login' && ctx.method === 'POST') {
+      const form = await readForm(ctx.req);
+      const user = users.checkPassword(form.get('username') ?? '', form.get('password') ?? '');
+      if (!user) {
+        ctx.status = 200;
+        ctx.type = 'html';
+        ctx.body = signInPage(details, 'Incorrect username or password.');
+        return undefined;
+      }
+      log(`signed in with password as ${user.id}`);
+      return redirect(ctx, await completeInteraction(details, user.id));
+    }
+    if (action === 'amazon' && ctx.method === 'GET') {
+      return redirect(ctx, amazonAuthorizeUrl(uid));
+    }
+    if (action === 'abort' && ctx.method === 'POST') {
+      return redirect(ctx, await denyInteraction(details, 'End-User aborted interaction'));
+    }
+    ctx.status = 405;
+    return undefined;
+  });
+
+  app.use(mount('/oidc', provider));
+
+  app.on('error', (err) => {
+    if (err.expose) return;
+    log(`app error: ${err.stack || err.message}`);
+  });
+
+  server.on('request', app.callback());
+
+  const info = {
+    endpoint,
+    issuer,
+    app_id: appId,
+    users: users.demoUsers,
+    amazon: { origin: amazon.origin, users: amazon.users },
+    resources,
+    alg,
+  };
+
+  let closing;
+  return {
+    info,
+    provider,
+    close() {
+      closing ||= Promise.all([
+        new Promise((resolve) => {
+          server.close(() => resolve());
+          server.closeAllConnections();
+        }),
+        amazon.close(),
+      ]).then(() => undefined);
+      return closing;
+    },
+  };
+}
