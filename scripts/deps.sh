@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs what building, running or testing needs, and only what is missing.
+#   scripts/deps.sh run    build dependencies, Node packages of the local provider
+#   scripts/deps.sh test   the above plus Xvfb, D-Bus, GNOME Keyring, Chromium, WebKitWebDriver, tauri-driver
+set -euo pipefail
+cd "$(dirname "$0")/.."
+mode=${1:-run}
+
+build_pkgs=(build-essential pkg-config file libssl-dev libdbus-1-dev libwebkit2gtk-4.1-dev
+  libayatana-appindicator3-dev librsvg2-dev nodejs npm)
+test_pkgs=(xvfb xauth dbus dbus-x11 gnome-keyring libsecret-tools chromium chromium-driver
+  webkit2gtk-driver imagemagick xdotool fonts-noto-cjk fonts-dejavu-core)
+pkgs=("${build_pkgs[@]}")
+[ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+
+missing=()
+for p in "${pkgs[@]}"; do
+  # nodejs/npm may come from elsewhere than Debian; a working command is enough.
+  case "$p" in nodejs) command -v node >/dev/null && continue ;; npm) command -v npm >/dev/null && continue ;; esac
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "deps: installing ${missing[*]}" >&2
+  sudo=""
+  [ "$(id -u)" -ne 0 ] && sudo="sudo"
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+fi
+
+# The provider's Node packages, exactly as locked.
+if [ ! -d tests/idp/node_modules ] || [ tests/idp/package-lock.json -nt tests/idp/node_modules/.package-lock.json ]; then
+  echo "deps: npm ci in tests/idp" >&2
+  npm --prefix tests/idp ci --no-audit --no-fund --loglevel=error >&2
+fi
+
+if [ "$mode" = test ] && ! command -v tauri-driver >/dev/null; then
+  echo "deps: cargo install tauri-driver" >&2
+  cargo install tauri-driver --locked --quiet >&2
+fi

@@ -1,0 +1,15 @@
+//! Generates Tauri's context and the permissions for the app's own commands, so the window's
+//! capability can name exactly the commands it may call.
+fn main() {
+    let attributes = tauri_build::Attributes::new()
+        .capabilities_path_pattern("./src-tauri/capabilities/**/*")
+        .app_manifest(tauri_build::AppManifest::new().commands(&[
+            "get_state",
+            "sign_in",
+            "cancel_sign_in",
+            "sign_out",
+        ]));
+    if let Err(error) = tauri_build::try_build(attributes) {
+        panic!("tauri-build failed: {error:#}");
+    }
+}

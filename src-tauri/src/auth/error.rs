@@ -1,0 +1,145 @@
+//! The one error type of the sign-in core. Each variant says what happened in words a person can
+//! act on, and carries a stable dotted code (`callback.state_mismatch`) that the window branches
+//! on. No variant ever holds a token, a code, a verifier or a nonce: provider text is kept, but
+//! only the parts a provider meant for people (`error`, `error_description`).
+
+use std::fmt;
+
+/// Everything that can stop a sign-in, a restore or a sign-out.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AuthError {
+    /// The endpoint or app id is missing or malformed.
+    #[error("The Logto settings are not valid: {0}. Check LOGTO_ENDPOINT and LOGTO_APP_ID.")]
+    Config(String),
+
+    /// The provider could not be reached, or answered with something that is not HTTP-level OK.
+    #[error("Logto could not be reached ({0}). Check your connection and try again.")]
+    Network(String),
+
+    /// The discovery document was fetched but must not be trusted.
+    #[error("Logto's configuration was refused: {0}. Check LOGTO_ENDPOINT.")]
+    Discovery(String),
+
+    /// The loopback listener could not be started.
+    #[error("Could not listen for the browser's answer on 127.0.0.1: {0}.")]
+    Listener(String),
+
+    /// The system browser could not be opened.
+    #[error("Could not open your browser ({0}). Copy the sign-in link and open it yourself.")]
+    Browser(String),
+
+    /// The callback arrived but failed a check that protects the sign-in.
+    #[error("{0}")]
+    Callback(#[from] CallbackError),
+
+    /// The provider refused the sign-in or a token request, with its own words.
+    #[error("Logto refused: {}. Try signing in again.", .0)]
+    Provider(ProviderRefusal),
+
+    /// The tokens came back but did not pass validation.
+    #[error("The sign-in answer from Logto failed validation: {0}. Nothing was saved; try again.")]
+    Token(String),
+
+    /// The sign-in took longer than allowed.
+    #[error("The sign-in timed out: no answer came back from the browser. Try again.")]
+    TimedOut,
+
+    /// The person (or a newer sign-in) cancelled it.
+    #[error("The sign-in was cancelled.")]
+    Cancelled,
+
+    /// The OS keychain could not be used.
+    #[error("The system keychain is not available ({0}). Unlock it, or start a Secret Service such as GNOME Keyring, and try again.")]
+    Keychain(String),
+
+    /// What the keychain held could not be read back; it has been removed.
+    #[error("The saved sign-in could not be read and was removed. Please sign in again.")]
+    CorruptSession,
+}
+
+impl AuthError {
+    /// A stable, dotted code for the window to branch on.
+    pub fn code(&self) -> &'static str {
+        match self {
+            AuthError::Config(_) => "config.invalid",
+            AuthError::Network(_) => "network.unreachable",
+            AuthError::Discovery(_) => "discovery.invalid",
+            AuthError::Listener(_) => "loopback.unavailable",
+            AuthError::Browser(_) => "browser.open_failed",
+            AuthError::Callback(e) => e.code(),
+            AuthError::Provider(_) => "provider.refused",
+            AuthError::Token(_) => "token.invalid",
+            AuthError::TimedOut => "sign_in.timed_out",
+            AuthError::Cancelled => "sign_in.cancelled",
+            AuthError::Keychain(_) => "keychain.unavailable",
+            AuthError::CorruptSession => "keychain.corrupt",
+        }
+    }
+
+    /// True when the provider has said the grant is gone (RFC 6749 `invalid_grant`): only then is
+    /// a stored session given up. Network faults never are.
+    pub fn is_invalid_grant(&self) -> bool {
+        matches!(self, AuthError::Provider(refusal) if refusal.error == "invalid_grant")
+    }
+}
+
+/// A provider's OAuth error, as text meant for people (never a token).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderRefusal {
+    pub error: String,
+    pub description: Option<String>,
+}
+
+impl fmt::Display for ProviderRefusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.description {
+            Some(description) => write!(f, "{} ({})", description, self.error),
+            None => f.write_str(&self.error),
+        }
+    }
+}
+
+/// Why a request that reached the loopback listener was not accepted.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum CallbackError {
+    #[error("The browser came back to an unexpected address. Try signing in again.")]
+    WrongPath,
+    #[error("The browser's answer did not belong to this sign-in (state missing). Finish the sign-in in the browser window this app opened.")]
+    MissingState,
+    #[error("The browser's answer did not belong to this sign-in (state mismatch). Finish the sign-in in the browser window this app opened.")]
+    StateMismatch,
+    #[error("The answer did not say which server sent it (no iss). Sign-in stopped to be safe; try again.")]
+    MissingIssuer,
+    #[error("The answer came from a different server than the one you signed in to (iss mismatch). Sign-in stopped to be safe; try again.")]
+    IssuerMismatch,
+    #[error("Logto's answer held neither a code nor an error. Try signing in again.")]
+    MissingCode,
+    #[error("The browser's answer was malformed. Try signing in again.")]
+    Malformed,
+}
+
+impl CallbackError {
+    pub fn code(&self) -> &'static str {
+        match self {
+            CallbackError::WrongPath => "callback.wrong_path",
+            CallbackError::MissingState => "callback.missing_state",
+            CallbackError::StateMismatch => "callback.state_mismatch",
+            CallbackError::MissingIssuer => "callback.missing_iss",
+            CallbackError::IssuerMismatch => "callback.iss_mismatch",
+            CallbackError::MissingCode => "callback.missing_code",
+            CallbackError::Malformed => "callback.malformed",
+        }
+    }
+
+    /// A request that fails these checks cannot be tied to the sign-in in progress, so it must not
+    /// end it: anyone on the machine can send one (RFC 8252 section 8.3 spirit; a forged callback
+    /// must not abort the real one).
+    pub fn is_unrelated(&self) -> bool {
+        matches!(
+            self,
+            CallbackError::WrongPath | CallbackError::MissingState | CallbackError::StateMismatch
+        )
+    }
+}

@@ -1,0 +1,38 @@
+//! The sign-in core: everything about OpenID Connect, Logto, the loopback redirect and the
+//! keychain, and nothing about Tauri (the shell adapts it to the window; this module must never
+//! import `tauri`, so it can be lifted into a crate or a CLI as it is).
+//!
+//! One sign-in walks the files in this order:
+//! 1. [`config`]: endpoint, app id, scopes, resources.
+//! 2. [`discovery`]: fetch and check the provider's metadata and keys.
+//! 3. [`authorize`]: PKCE S256, `state`, `nonce`, the authorization URL.
+//! 4. [`loopback`]: a one-time listener on `127.0.0.1:<port>`; [`browser`] opens the system
+//!    browser; [`pages`] is what the browser sees when it comes back.
+//! 5. [`callback`]: path, `state`, `iss`, then `error` or `code`.
+//! 6. [`exchange`]: code for tokens, ID token validation, userinfo.
+//! 7. [`store`]: the session, encoded by [`session`], into the OS keychain.
+//! 8. [`service`]: the rules across the steps, plus restore and sign-out.
+//!
+//! [`error`] holds the one error type.
+
+pub mod authorize;
+pub mod browser;
+pub mod callback;
+pub mod config;
+pub mod discovery;
+pub mod error;
+pub mod exchange;
+pub mod http;
+pub mod loopback;
+pub mod pages;
+pub mod service;
+pub mod session;
+pub mod store;
+
+pub use authorize::SignInMethod;
+pub use browser::{Browser, SystemBrowser};
+pub use config::Config;
+pub use error::AuthError;
+pub use service::{AuthService, SignInWaiting, SignOutReport};
+pub use session::User;
+pub use store::{KeyringStore, MemoryStore, TokenStore};

@@ -1,0 +1,395 @@
+//! The core's front door: sign in, cancel, restore and sign out, with the rules that span the
+//! steps. One sign-in at a time (a new one cancels the old), a deadline on every wait, nothing
+//! stored or reported until every check has passed, and the keychain written before success.
+
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::{watch, Mutex as AsyncMutex};
+use url::Url;
+
+use super::authorize::{authorization_request, SignInMethod};
+use super::browser::Browser;
+use super::callback::Callback;
+use super::config::Config;
+use super::discovery::{discover, Provider};
+use super::error::AuthError;
+use super::exchange::exchange_code;
+use super::http::{self, Http};
+use super::loopback::{Expectation, Loopback};
+use super::pages::Language;
+use super::session::{Session, User};
+use super::store::TokenStore;
+
+/// What the window needs while a sign-in waits for the browser.
+#[derive(Debug, Clone)]
+pub struct SignInWaiting {
+    /// The authorization URL, for "Copy link" and "Open the browser again". It holds `state` and
+    /// `nonce`, so the shell keeps it out of the page and the logs.
+    pub url: Url,
+    /// Seconds since the Unix epoch when the wait ends.
+    pub deadline: u64,
+    /// Set when the browser could not be opened; the wait goes on so the link can be copied.
+    pub browser_error: Option<String>,
+}
+
+/// What sign-out managed to do. Local state is always cleared.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignOutReport {
+    pub revoked: bool,
+    pub browser_session_ended: bool,
+    /// Set when something could not be done (e.g. the provider was unreachable for revocation).
+    pub warning: Option<String>,
+}
+
+pub struct AuthService {
+    config: Config,
+    http: Http,
+    store: Arc<dyn TokenStore>,
+    browser: Arc<dyn Browser>,
+    language: Language,
+    provider: AsyncMutex<Option<Arc<Provider>>>,
+    /// The sign-in in progress: its number and the switch that cancels it.
+    attempt: Mutex<Option<(u64, watch::Sender<bool>)>>,
+    next_attempt: Mutex<u64>,
+    session: AsyncMutex<Option<Session>>,
+}
+
+impl AuthService {
+    pub fn new(
+        config: Config,
+        store: Arc<dyn TokenStore>,
+        browser: Arc<dyn Browser>,
+    ) -> Result<Self, AuthError> {
+        let language = config
+            .ui_locales
+            .as_deref()
+            .map(Language::from_tag)
+            .unwrap_or_default();
+        Ok(AuthService {
+            config,
+            http: http::client()?,
+            store,
+            browser,
+            language,
+            provider: AsyncMutex::new(None),
+            attempt: Mutex::new(None),
+            next_attempt: Mutex::new(0),
+            session: AsyncMutex::new(None),
+        })
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Discovery, fetched once and kept; a failure is not kept, so the next call tries again.
+    pub async fn provider(&self) -> Result<Arc<Provider>, AuthError> {
+        let mut cached = self.provider.lock().await;
+        if let Some(provider) = cached.as_ref() {
+            return Ok(provider.clone());
+        }
+        let provider = Arc::new(discover(&self.http, &self.config).await?);
+        *cached = Some(provider.clone());
+        Ok(provider)
+    }
+
+    /// Reads the stored session, with no network. A stored secret that cannot be read is removed
+    /// and reported as [`AuthError::CorruptSession`].
+    pub async fn restore(&self) -> Result<Option<User>, AuthError> {
+        let store = self.store.clone();
+        let stored = tokio::task::spawn_blocking(move || store.load())
+            .await
+            .map_err(|_| AuthError::Keychain("the keychain task failed".into()))?;
+        let text = match stored {
+            Ok(Some(text)) => text,
+            Ok(None) => return Ok(None),
+            Err(AuthError::CorruptSession) => return Err(self.discard_corrupt().await),
+            Err(e) => return Err(e),
+        };
+        match Session::decode(&text, &self.config.issuer(), &self.config.app_id) {
+            Ok(session) => {
+                let user = session.user.clone();
+                *self.session.lock().await = Some(session);
+                Ok(Some(user))
+            }
+            Err(_) => Err(self.discard_corrupt().await),
+        }
+    }
+
+    async fn discard_corrupt(&self) -> AuthError {
+        tracing::warn!("the stored session could not be read; removing it");
+        let store = self.store.clone();
+        match tokio::task::spawn_blocking(move || store.delete()).await {
+            Ok(Ok(())) => AuthError::CorruptSession,
+            Ok(Err(e)) => e,
+            Err(_) => AuthError::Keychain("the keychain task failed".into()),
+        }
+    }
+
+    /// The user of the current session, if any.
+    pub async fn current_user(&self) -> Option<User> {
+        self.session.lock().await.as_ref().map(|s| s.user.clone())
+    }
+
+    /// Runs one sign-in to the end. `on_waiting` is called once the browser has been asked to
+    /// open. Starting a sign-in cancels any other in progress.
+    pub async fn sign_in(
+        &self,
+        method: SignInMethod,
+        on_waiting: impl FnOnce(&SignInWaiting),
+    ) -> Result<User, AuthError> {
+        let (id, mut cancelled) = self.begin_attempt();
+        let result = self
+            .run_sign_in(id, method, on_waiting, &mut cancelled)
+            .await;
+        self.end_attempt(id);
+        match &result {
+            Ok(_) => tracing::info!("sign-in completed"),
+            Err(e) => tracing::info!(code = e.code(), "sign-in ended without success"),
+        }
+        result
+    }
+
+    async fn run_sign_in(
+        &self,
+        id: u64,
+        method: SignInMethod,
+        on_waiting: impl FnOnce(&SignInWaiting),
+        cancelled: &mut watch::Receiver<bool>,
+    ) -> Result<User, AuthError> {
+        let provider = tokio::select! {
+            p = self.provider() => p?,
+            _ = cancelled.changed() => return Err(AuthError::Cancelled),
+        };
+        let listener = Loopback::bind()?;
+        let redirect_uri = listener.redirect_uri();
+        let (url, pending) = authorization_request(&provider, &self.config, &redirect_uri, method)?;
+        tracing::info!(
+            port = listener.port(),
+            ?method,
+            "waiting for the browser on the loopback redirect"
+        );
+
+        let browser = self.browser.clone();
+        let open_url = url.clone();
+        let browser_error = tokio::task::spawn_blocking(move || browser.open(&open_url))
+            .await
+            .map_err(|_| AuthError::Browser("the browser task failed".into()))?
+            .err();
+        if let Some(e) = &browser_error {
+            tracing::warn!(error = %e, "the browser could not be opened");
+        }
+        let timeout = self.config.sign_in_timeout;
+        let deadline = super::exchange::unix_now().saturating_add(timeout.as_secs());
+        on_waiting(&SignInWaiting {
+            url,
+            deadline,
+            browser_error,
+        });
+
+        let expect = Expectation {
+            state: openidconnect::CsrfToken::new(pending.state.secret().clone()),
+            issuer: provider.issuer().to_string(),
+            requires_iss: provider.requires_iss,
+            language: self.language,
+        };
+        // The listener closes when this block ends, whichever branch wins.
+        let callback = tokio::select! {
+            callback = listener.wait(expect) => callback?,
+            _ = cancelled.changed() => return Err(AuthError::Cancelled),
+            _ = tokio::time::sleep(timeout) => return Err(AuthError::TimedOut),
+        };
+        let code = match callback {
+            Callback::Code(code) => code,
+            Callback::Refused(refusal) => return Err(AuthError::Provider(refusal)),
+        };
+        let session = tokio::select! {
+            s = exchange_code(&self.http, &provider, &self.config, pending, code) => s?,
+            _ = cancelled.changed() => return Err(AuthError::Cancelled),
+        };
+        // A newer sign-in may have started while this one exchanged its code.
+        if !self.is_current(id) {
+            return Err(AuthError::Cancelled);
+        }
+        self.save(&session).await?;
+        let user = session.user.clone();
+        *self.session.lock().await = Some(session);
+        Ok(user)
+    }
+
+    async fn save(&self, session: &Session) -> Result<(), AuthError> {
+        let store = self.store.clone();
+        let text = session.encode();
+        tokio::task::spawn_blocking(move || store.save(&text))
+            .await
+            .map_err(|_| AuthError::Keychain("the keychain task failed".into()))?
+    }
+
+    fn begin_attempt(&self) -> (u64, watch::Receiver<bool>) {
+        let (tx, rx) = watch::channel(false);
+        let id = {
+            let mut next = self.next_attempt.lock().unwrap_or_else(|p| p.into_inner());
+            *next += 1;
+            *next
+        };
+        let mut attempt = self.attempt.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some((_, previous)) = attempt.replace((id, tx)) {
+            let _ = previous.send(true);
+        }
+        (id, rx)
+    }
+
+    fn end_attempt(&self, id: u64) {
+        let mut attempt = self.attempt.lock().unwrap_or_else(|p| p.into_inner());
+        if attempt.as_ref().is_some_and(|(current, _)| *current == id) {
+            *attempt = None;
+        }
+    }
+
+    fn is_current(&self, id: u64) -> bool {
+        let attempt = self.attempt.lock().unwrap_or_else(|p| p.into_inner());
+        attempt.as_ref().is_some_and(|(current, _)| *current == id)
+    }
+
+    /// Cancels the sign-in in progress, if any. Returns whether there was one.
+    pub fn cancel_sign_in(&self) -> bool {
+        let mut attempt = self.attempt.lock().unwrap_or_else(|p| p.into_inner());
+        match attempt.take() {
+            Some((_, tx)) => {
+                let _ = tx.send(true);
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub fn is_signing_in(&self) -> bool {
+        self.attempt
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .is_some()
+    }
+
+    /// Revokes the refresh token (which ends the grant at Logto), removes the keychain entry, and
+    /// opens the end-session page. Local state is cleared even when the provider is unreachable;
+    /// the report says what could not be done.
+    pub async fn sign_out(&self) -> Result<SignOutReport, AuthError> {
+        self.cancel_sign_in();
+        let session = match self.session.lock().await.take() {
+            Some(session) => Some(session),
+            None => {
+                let store = self.store.clone();
+                match tokio::task::spawn_blocking(move || store.load()).await {
+                    Ok(Ok(Some(text))) => {
+                        Session::decode(&text, &self.config.issuer(), &self.config.app_id).ok()
+                    }
+                    _ => None,
+                }
+            }
+        };
+        let mut report = SignOutReport::default();
+        let provider = match &session {
+            Some(_) => match self.provider().await {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    report.warning = Some(e.to_string());
+                    None
+                }
+            },
+            None => None,
+        };
+        if let (Some(session), Some(provider)) = (&session, &provider) {
+            match self.revoke(provider, session).await {
+                Ok(()) => report.revoked = true,
+                Err(e) => {
+                    tracing::warn!(
+                        code = e.code(),
+                        "revocation failed; local state is cleared anyway"
+                    );
+                    report.warning = Some(format!(
+                        "You are signed out on this computer, but Logto could not be told: {e}"
+                    ));
+                }
+            }
+        }
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.delete())
+            .await
+            .map_err(|_| AuthError::Keychain("the keychain task failed".into()))??;
+
+        if let (Some(_), Some(provider), true) =
+            (&session, &provider, self.config.end_browser_session)
+        {
+            if let Some(url) = self.end_session_url(provider) {
+                let browser = self.browser.clone();
+                let opened = tokio::task::spawn_blocking(move || browser.open(&url)).await;
+                report.browser_session_ended = matches!(opened, Ok(Ok(())));
+            }
+        }
+        tracing::info!(revoked = report.revoked, "signed out");
+        Ok(report)
+    }
+
+    /// RFC 7009 revocation. Done by hand rather than through `oauth2`, which refuses a
+    /// revocation URL that is not https, and a local provider on loopback is legitimately http.
+    async fn revoke(&self, provider: &Provider, session: &Session) -> Result<(), AuthError> {
+        let Some(endpoint) = provider.revocation_endpoint() else {
+            return Err(AuthError::Discovery("it has no revocation endpoint".into()));
+        };
+        // Revoking the refresh token revokes the whole grant at Logto, access tokens included.
+        let (token, hint) = match &session.tokens.refresh_token {
+            Some(rt) => (rt.secret().as_str(), "refresh_token"),
+            None => (
+                session.tokens.access_token.secret().as_str(),
+                "access_token",
+            ),
+        };
+        let response = self
+            .http
+            .post(endpoint.clone())
+            .form(&[
+                ("token", token),
+                ("token_type_hint", hint),
+                ("client_id", &self.config.app_id),
+            ])
+            .send()
+            .await
+            .map_err(|e| http::network_error(&e))?;
+        let status = response.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        if status.is_client_error() {
+            #[derive(serde::Deserialize)]
+            struct OAuthError {
+                error: String,
+                error_description: Option<String>,
+            }
+            let body = http::read_limited(response).await.unwrap_or_default();
+            if let Ok(e) = serde_json::from_slice::<OAuthError>(&body) {
+                return Err(AuthError::Provider(super::error::ProviderRefusal::new(
+                    e.error,
+                    e.error_description,
+                )));
+            }
+        }
+        Err(AuthError::Network(format!(
+            "the revocation endpoint answered HTTP {}",
+            status.as_u16()
+        )))
+    }
+
+    /// The end-session URL. It carries `client_id` rather than `id_token_hint`, so the ID token
+    /// never lands in the browser's history.
+    fn end_session_url(&self, provider: &Provider) -> Option<Url> {
+        let mut url = provider.end_session_endpoint()?.clone();
+        {
+            let mut query = url.query_pairs_mut();
+            query.append_pair("client_id", &self.config.app_id);
+            if let Some(uri) = &self.config.post_logout_redirect_uri {
+                query.append_pair("post_logout_redirect_uri", uri.as_str());
+            }
+        }
+        Some(url)
+    }
+}

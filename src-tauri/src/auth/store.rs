@@ -1,0 +1,122 @@
+//! Where sessions live between runs: the OS keychain (Secret Service on Linux, Keychain on macOS,
+//! Credential Manager on Windows) behind the [`TokenStore`] seam. There is no file fallback: when
+//! the keychain is missing or locked the caller gets [`AuthError::Keychain`] and nothing is
+//! written anywhere else.
+
+use std::sync::Mutex;
+
+use super::error::AuthError;
+
+/// The service name under which entries are filed.
+pub const SERVICE: &str = "logto-desktop";
+
+/// Keeps one secret string. Implementations block; async callers use `spawn_blocking`.
+pub trait TokenStore: Send + Sync {
+    fn load(&self) -> Result<Option<String>, AuthError>;
+    fn save(&self, secret: &str) -> Result<(), AuthError>;
+    /// Deleting what is not there is not an error.
+    fn delete(&self) -> Result<(), AuthError>;
+}
+
+/// The OS keychain entry for one tenant and app: account `<app id>@<issuer>`, so two tenants or
+/// two apps never share an entry.
+pub struct KeyringStore {
+    account: String,
+}
+
+impl KeyringStore {
+    pub fn new(issuer: &str, app_id: &str) -> Self {
+        KeyringStore {
+            account: account_name(issuer, app_id),
+        }
+    }
+
+    fn entry(&self) -> Result<keyring::Entry, AuthError> {
+        keyring::Entry::new(SERVICE, &self.account).map_err(keychain_error)
+    }
+}
+
+pub fn account_name(issuer: &str, app_id: &str) -> String {
+    format!("{app_id}@{issuer}")
+}
+
+impl TokenStore for KeyringStore {
+    fn load(&self) -> Result<Option<String>, AuthError> {
+        match self.entry()?.get_password() {
+            Ok(secret) => Ok(Some(secret)),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            // Stored bytes that are not UTF-8 cannot be a session of ours.
+            Err(keyring::Error::BadEncoding(_)) => Err(AuthError::CorruptSession),
+            Err(e) => Err(keychain_error(e)),
+        }
+    }
+
+    fn save(&self, secret: &str) -> Result<(), AuthError> {
+        self.entry()?.set_password(secret).map_err(keychain_error)
+    }
+
+    fn delete(&self) -> Result<(), AuthError> {
+        match self.entry()?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(keychain_error(e)),
+        }
+    }
+}
+
+/// keyring's errors name the platform's failure, never the secret.
+fn keychain_error(error: keyring::Error) -> AuthError {
+    let what = match &error {
+        keyring::Error::NoStorageAccess(_) => "locked or not running".to_string(),
+        keyring::Error::PlatformFailure(e) => format!("platform error: {e}"),
+        keyring::Error::TooLong(name, max) => format!("{name} is longer than {max}"),
+        other => other.to_string(),
+    };
+    AuthError::Keychain(what)
+}
+
+/// An in-memory store for unit tests, able to fail on demand.
+#[derive(Default)]
+pub struct MemoryStore {
+    pub value: Mutex<Option<String>>,
+    pub fail: Mutex<bool>,
+}
+
+impl MemoryStore {
+    fn check(&self) -> Result<(), AuthError> {
+        if *self
+            .fail
+            .lock()
+            .map_err(|_| AuthError::Keychain("poisoned".into()))?
+        {
+            return Err(AuthError::Keychain("locked or not running".into()));
+        }
+        Ok(())
+    }
+}
+
+impl TokenStore for MemoryStore {
+    fn load(&self) -> Result<Option<String>, AuthError> {
+        self.check()?;
+        Ok(self
+            .value
+            .lock()
+            .map_err(|_| AuthError::Keychain("poisoned".into()))?
+            .clone())
+    }
+    fn save(&self, secret: &str) -> Result<(), AuthError> {
+        self.check()?;
+        *self
+            .value
+            .lock()
+            .map_err(|_| AuthError::Keychain("poisoned".into()))? = Some(secret.to_string());
+        Ok(())
+    }
+    fn delete(&self) -> Result<(), AuthError> {
+        self.check()?;
+        *self
+            .value
+            .lock()
+            .map_err(|_| AuthError::Keychain("poisoned".into()))? = None;
+        Ok(())
+    }
+}

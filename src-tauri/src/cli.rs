@@ -1,0 +1,43 @@
+//! `logto-desktop --status`: prints the stored session's user as JSON and exits, with no window
+//! and no network. Scripts (and the tests) use it to see what a new process restores.
+
+use std::sync::Arc;
+
+use serde_json::json;
+
+use crate::auth::{AuthError, AuthService, Config, KeyringStore, SystemBrowser};
+
+/// Runs the status command; returns the process exit code.
+pub fn status() -> i32 {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("could not start: {e}");
+            return 1;
+        }
+    };
+    let result = runtime.block_on(async {
+        let config = Config::from_env()?.ok_or_else(|| {
+            AuthError::Config("no Logto endpoint and app id are configured".into())
+        })?;
+        let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
+        let service = AuthService::new(config, store, Arc::new(SystemBrowser))?;
+        service.restore().await
+    });
+    let (output, code) = match result {
+        Ok(Some(user)) => (
+            json!({ "state": "signed-in", "user": crate::shell::view::UserView::from(user) }),
+            0,
+        ),
+        Ok(None) => (json!({ "state": "signed-out" }), 0),
+        Err(e) => (
+            json!({ "state": "error", "code": e.code(), "message": e.to_string() }),
+            1,
+        ),
+    };
+    println!("{output}");
+    code
+}

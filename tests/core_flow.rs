@@ -1,0 +1,481 @@
+//! The sign-in core against the Logto-faithful provider, with Chromium as the system browser and
+//! GNOME Keyring's Secret Service as the keychain, over real loopback sockets.
+
+use std::process::Command;
+use std::sync::Arc;
+use std::time::Duration;
+
+use logto_desktop::auth::error::AuthError;
+use logto_desktop::auth::session::Session;
+use logto_desktop::auth::{AuthService, Config, KeyringStore, SignInMethod, TokenStore, User};
+use tokio::sync::mpsc::UnboundedReceiver;
+use tokio::task::JoinHandle;
+use url::Url;
+
+use crate::support::chrome::{channel_browser, Chrome};
+use crate::support::idp::Idp;
+use crate::support::{logs, nothing_listens_on, port_is_free};
+
+struct Harness {
+    idp: Idp,
+    service: Arc<AuthService>,
+    store: Arc<KeyringStore>,
+    urls: UnboundedReceiver<Url>,
+}
+
+impl Harness {
+    fn new(idp: Idp) -> Harness {
+        Harness::with_config(idp, |_| {})
+    }
+
+    fn with_config(idp: Idp, tweak: impl FnOnce(&mut Config)) -> Harness {
+        let mut config = Config::new(&idp.info.endpoint, &idp.info.app_id).expect("config");
+        tweak(&mut config);
+        let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
+        // Each provider has its own port, so its own keychain entry; start from nothing anyway.
+        store
+            .delete()
+            .expect("the Secret Service must be running (run the tests with `make test`)");
+        let (browser, urls) = channel_browser();
+        let service =
+            Arc::new(AuthService::new(config, store.clone(), Arc::new(browser)).expect("service"));
+        Harness {
+            idp,
+            service,
+            store,
+            urls,
+        }
+    }
+
+    fn start(&self, method: SignInMethod) -> JoinHandle<Result<User, AuthError>> {
+        let service = self.service.clone();
+        tokio::spawn(async move { service.sign_in(method, |_| {}).await })
+    }
+
+    async fn next_url(&mut self) -> Url {
+        tokio::time::timeout(Duration::from_secs(20), self.urls.recv())
+            .await
+            .expect("the core did not open the browser in time")
+            .expect("the browser channel closed")
+    }
+
+    fn stored(&self) -> Option<Session> {
+        self.store
+            .load()
+            .expect("reading the keychain")
+            .map(|text| {
+                Session::decode(&text, &self.idp.info.issuer, &self.idp.info.app_id)
+                    .expect("decodable session")
+            })
+    }
+}
+
+fn redirect_port(url: &Url) -> u16 {
+    let redirect = url
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned())
+        .expect("redirect_uri in the authorization URL");
+    let redirect = Url::parse(&redirect).expect("redirect_uri is a URL");
+    assert_eq!(redirect.host_str(), Some("127.0.0.1"));
+    assert_eq!(redirect.path(), "/callback");
+    redirect.port().expect("an explicit port")
+}
+
+async fn finish(task: JoinHandle<Result<User, AuthError>>) -> Result<User, AuthError> {
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("the sign-in did not end in time")
+        .expect("the sign-in task panicked")
+}
+
+/// No secret of the session may appear in what was logged.
+fn assert_no_secret_in(log: &str, session: &Session) {
+    let mut secrets = vec![
+        session.tokens.access_token.secret().to_string(),
+        session.tokens.id_token.secret().to_string(),
+    ];
+    if let Some(rt) = &session.tokens.refresh_token {
+        secrets.push(rt.secret().to_string());
+    }
+    if let Some(nonce) = &session.nonce {
+        secrets.push(nonce.secret().to_string());
+    }
+    assert!(
+        !log.is_empty(),
+        "nothing was logged, so the check would prove nothing"
+    );
+    for secret in secrets {
+        assert!(!log.contains(&secret), "a secret reached the logs");
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn password_sign_in_validates_and_stores_the_session_in_the_keychain() {
+    let (captured, _guard) = logs::capture();
+    let mut h = Harness::new(Idp::start());
+    let chrome = Chrome::start().await;
+    let task = h.start(SignInMethod::Logto);
+    let url = h.next_url().await;
+    assert!(url
+        .as_str()
+        .starts_with(&format!("{}/auth?", h.idp.info.issuer)));
+    assert!(!url.query_pairs().any(|(k, _)| k == "direct_sign_in"));
+    let alice = h.idp.alice().clone();
+    chrome
+        .sign_in_with_password(url.as_str(), &alice.username, &alice.password)
+        .await;
+    chrome.landed_on("ok").await;
+    let user = finish(task).await.expect("sign-in succeeds");
+    assert_eq!(user.name.as_deref(), Some(alice.name.as_str()));
+    assert_eq!(user.email.as_deref(), Some(alice.email.as_str()));
+    assert!(
+        user.identities.is_empty(),
+        "a password user has no social identity"
+    );
+
+    let session = h.stored().expect("the session is in the keychain");
+    assert_eq!(session.user, user);
+    assert!(
+        session.tokens.refresh_token.is_some(),
+        "offline_access was granted (prompt=consent)"
+    );
+    assert!(session.tokens.access_expires_at.is_some());
+    assert_eq!(h.service.current_user().await, Some(user));
+    chrome.stop().await;
+    assert_no_secret_in(&captured.text(), &session);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn amazon_sign_in_goes_through_the_stand_in_and_shows_the_identity() {
+    let mut h = Harness::new(Idp::start());
+    let chrome = Chrome::start().await;
+    let task = h.start(SignInMethod::Amazon);
+    let url = h.next_url().await;
+    assert!(url
+        .query_pairs()
+        .any(|(k, v)| k == "direct_sign_in" && v == "social:amazon"));
+    let amazon = h.idp.info.amazon.users[0].clone();
+    chrome
+        .sign_in_with_amazon(
+            url.as_str(),
+            &h.idp.info.amazon.origin,
+            &amazon.email,
+            &amazon.password,
+        )
+        .await;
+    chrome.landed_on("ok").await;
+    let user = finish(task).await.expect("sign-in through Amazon succeeds");
+    assert_eq!(user.identities, ["amazon"]);
+    assert_eq!(user.name.as_deref(), Some(amazon.name.as_str()));
+    assert_eq!(user.email.as_deref(), Some(amazon.email.as_str()));
+    assert!(h.stored().is_some());
+    chrome.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_older_rs256_tenant_works_too() {
+    let mut h = Harness::new(Idp::start_with(&[("IDP_ID_TOKEN_ALG", "RS256")]));
+    let chrome = Chrome::start().await;
+    let task = h.start(SignInMethod::Logto);
+    let url = h.next_url().await;
+    let alice = h.idp.alice().clone();
+    chrome
+        .sign_in_with_password(url.as_str(), &alice.username, &alice.password)
+        .await;
+    chrome.landed_on("ok").await;
+    finish(task).await.expect("RS256 ID tokens are accepted");
+    chrome.stop().await;
+}
+
+/// `logto-desktop --status` in a new process: what the app restores at start-up.
+fn status(endpoint: &str, app_id: &str) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_logto-desktop"))
+        .arg("--status")
+        .env("LOGTO_ENDPOINT", endpoint)
+        .env("LOGTO_APP_ID", app_id)
+        .output()
+        .expect("running logto-desktop --status");
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    (out.status.success(), stdout, stderr)
+}
+
+async fn signed_in_as_alice() -> (Harness, Chrome) {
+    let mut h = Harness::new(Idp::start());
+    let chrome = Chrome::start().await;
+    let task = h.start(SignInMethod::Logto);
+    let url = h.next_url().await;
+    let alice = h.idp.alice().clone();
+    chrome
+        .sign_in_with_password(url.as_str(), &alice.username, &alice.password)
+        .await;
+    chrome.landed_on("ok").await;
+    finish(task).await.expect("sign-in succeeds");
+    (h, chrome)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_new_process_restores_the_user_from_the_keychain_with_the_provider_down() {
+    let (mut h, chrome) = signed_in_as_alice().await;
+    chrome.stop().await;
+    let session = h.stored().expect("stored");
+    h.idp.stop();
+    assert!(
+        nothing_listens_on(port_of(&h.idp.info.endpoint)).await,
+        "the provider is down"
+    );
+
+    let (ok, stdout, stderr) = status(&h.idp.info.endpoint, &h.idp.info.app_id);
+    assert!(ok, "--status failed: {stdout} {stderr}");
+    let shown: serde_json::Value = serde_json::from_str(&stdout).expect("--status prints JSON");
+    assert_eq!(shown["state"], "signed-in");
+    assert_eq!(shown["user"]["email"], h.idp.alice().email.as_str());
+    assert_eq!(shown["user"]["name"], h.idp.alice().name.as_str());
+    for secret in [
+        session.tokens.access_token.secret().as_str(),
+        session.tokens.id_token.secret(),
+    ] {
+        assert!(!stdout.contains(secret) && !stderr.contains(secret));
+    }
+    h.store.delete().expect("cleaning up the keychain");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn sign_out_revokes_the_grant_clears_the_keychain_and_ends_the_browser_session() {
+    let (captured, _guard) = logs::capture();
+    let (mut h, chrome) = signed_in_as_alice().await;
+    let session = h.stored().expect("stored");
+    let old_refresh = session
+        .tokens
+        .refresh_token
+        .clone()
+        .expect("a refresh token");
+
+    let report = h.service.sign_out().await.expect("sign-out");
+    assert!(report.revoked, "{report:?}");
+    assert!(report.warning.is_none(), "{report:?}");
+    assert!(h.stored().is_none(), "the keychain entry is removed");
+    assert_eq!(h.service.current_user().await, None);
+    let end_session = h.next_url().await;
+    assert!(end_session
+        .as_str()
+        .starts_with(&format!("{}/session/end?", h.idp.info.issuer)));
+    assert!(!end_session
+        .as_str()
+        .contains(session.tokens.id_token.secret()));
+    chrome.goto(end_session.as_str()).await;
+    chrome.wait_for("signed-out").await;
+
+    // The provider now refuses the old refresh token: the grant is gone.
+    let refused = reqwest::Client::new()
+        .post(h.idp.token_endpoint())
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", old_refresh.secret().as_str()),
+            ("client_id", h.idp.info.app_id.as_str()),
+        ])
+        .send()
+        .await
+        .expect("token endpoint");
+    assert_eq!(refused.status(), 400);
+    let body: serde_json::Value = refused.json().await.expect("JSON error");
+    assert_eq!(body["error"], "invalid_grant");
+
+    let (ok, stdout, _) = status(&h.idp.info.endpoint, &h.idp.info.app_id);
+    assert!(ok);
+    assert_eq!(stdout.trim(), r#"{"state":"signed-out"}"#);
+    chrome.stop().await;
+    assert_no_secret_in(&captured.text(), &session);
+}
+
+fn port_of(endpoint: &str) -> u16 {
+    Url::parse(endpoint)
+        .ok()
+        .and_then(|u| u.port())
+        .expect("the endpoint has a port")
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn sign_out_while_the_provider_is_down_still_clears_local_state_and_says_so() {
+    let mut h = Harness::new(Idp::start());
+    let chrome = Chrome::start().await;
+    let task = h.start(SignInMethod::Logto);
+    let url = h.next_url().await;
+    let alice = h.idp.alice().clone();
+    chrome
+        .sign_in_with_password(url.as_str(), &alice.username, &alice.password)
+        .await;
+    chrome.landed_on("ok").await;
+    finish(task).await.expect("sign-in succeeds");
+    chrome.stop().await;
+
+    let Harness {
+        idp,
+        service,
+        store,
+        ..
+    } = h;
+    drop(idp);
+    let report = service
+        .sign_out()
+        .await
+        .expect("sign-out clears local state");
+    assert!(!report.revoked);
+    assert!(
+        report
+            .warning
+            .as_deref()
+            .is_some_and(|w| w.contains("could not")),
+        "{report:?}"
+    );
+    assert_eq!(store.load().expect("keychain"), None);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn cancel_ends_the_wait_and_frees_the_port() {
+    let mut h = Harness::new(Idp::start());
+    let task = h.start(SignInMethod::Amazon);
+    let url = h.next_url().await;
+    let port = redirect_port(&url);
+    assert!(
+        std::net::TcpStream::connect(("127.0.0.1", port)).is_ok(),
+        "the listener is up while waiting"
+    );
+    assert!(h.service.cancel_sign_in());
+    assert!(matches!(finish(task).await, Err(AuthError::Cancelled)));
+    assert!(
+        nothing_listens_on(port).await,
+        "the listener is closed after cancel"
+    );
+    assert!(port_is_free(port).await, "the port is free after cancel");
+    assert!(h.stored().is_none());
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_sign_in_with_no_answer_times_out_and_frees_the_port() {
+    let mut h = Harness::with_config(Idp::start(), |c| c.sign_in_timeout = Duration::from_secs(2));
+    let task = h.start(SignInMethod::Logto);
+    let url = h.next_url().await;
+    let port = redirect_port(&url);
+    let result = finish(task).await;
+    assert!(matches!(result, Err(AuthError::TimedOut)), "{result:?}");
+    assert!(nothing_listens_on(port).await);
+    assert!(port_is_free(port).await);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_new_sign_in_cancels_the_one_in_progress() {
+    let mut h = Harness::new(Idp::start());
+    let chrome = Chrome::start().await;
+    let first = h.start(SignInMethod::Logto);
+    let first_url = h.next_url().await;
+    let second = h.start(SignInMethod::Logto);
+    let second_url = h.next_url().await;
+    assert!(matches!(finish(first).await, Err(AuthError::Cancelled)));
+    assert!(nothing_listens_on(redirect_port(&first_url)).await);
+    let alice = h.idp.alice().clone();
+    chrome
+        .sign_in_with_password(second_url.as_str(), &alice.username, &alice.password)
+        .await;
+    chrome.landed_on("ok").await;
+    finish(second).await.expect("the second sign-in succeeds");
+    chrome.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn forged_and_stray_requests_are_refused_and_the_real_sign_in_still_succeeds() {
+    let mut h = Harness::new(Idp::start());
+    let chrome = Chrome::start().await;
+    let task = h.start(SignInMethod::Logto);
+    let url = h.next_url().await;
+    let port = redirect_port(&url);
+    let base = format!("http://127.0.0.1:{port}");
+    let iss =
+        url::form_urlencoded::byte_serialize(h.idp.info.issuer.as_bytes()).collect::<String>();
+    let http = reqwest::Client::new();
+
+    let forged = http
+        .get(format!(
+            "{base}/callback?code=forged-code&state=forged-state&iss={iss}"
+        ))
+        .send()
+        .await
+        .expect("the listener answers");
+    assert_eq!(forged.status(), 400);
+    assert_eq!(forged.headers()["cache-control"], "no-store");
+    assert_eq!(forged.headers()["referrer-policy"], "no-referrer");
+    let page = forged.text().await.unwrap_or_default();
+    assert!(!page.contains("<script"));
+    assert!(page.contains("id=\"unrelated\""));
+
+    let no_state = http
+        .get(format!("{base}/callback?error=access_denied&iss={iss}"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(no_state.status(), 400);
+    let favicon = http
+        .get(format!("{base}/favicon.ico"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(favicon.status(), 404);
+    let post = http
+        .post(format!("{base}/callback"))
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(post.status(), 405);
+    let rebound = http
+        .get(format!("{base}/callback?code=x&state=y"))
+        .header("Host", "evil.example")
+        .send()
+        .await
+        .expect("answer");
+    assert_eq!(rebound.status(), 400);
+    assert!(!task.is_finished(), "none of that ended the sign-in");
+
+    let alice = h.idp.alice().clone();
+    chrome
+        .sign_in_with_password(url.as_str(), &alice.username, &alice.password)
+        .await;
+    chrome.landed_on("ok").await;
+    finish(task).await.expect("the real sign-in succeeds");
+    assert!(h.stored().is_some());
+    chrome.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_refusal_by_the_provider_is_reported_and_nothing_is_stored() {
+    let mut h = Harness::new(Idp::start());
+    let chrome = Chrome::start().await;
+    let task = h.start(SignInMethod::Logto);
+    let url = h.next_url().await;
+    chrome.goto(url.as_str()).await;
+    chrome.click("deny").await;
+    chrome.landed_on("refused").await;
+    match finish(task).await {
+        Err(e @ AuthError::Provider(_)) => {
+            assert_eq!(e.code(), "provider.refused");
+            assert!(e.to_string().contains("access_denied"), "{e}");
+        }
+        other => panic!("expected a provider refusal, got {other:?}"),
+    }
+    assert!(h.stored().is_none());
+    chrome.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_corrupt_keychain_entry_is_removed_and_reported() {
+    let h = Harness::new(Idp::start());
+    h.store
+        .save("{\"v\":1,\"garbage\":true}")
+        .expect("writing the keychain");
+    assert!(matches!(
+        h.service.restore().await,
+        Err(AuthError::CorruptSession)
+    ));
+    assert_eq!(h.store.load().expect("keychain"), None);
+    assert_eq!(h.service.restore().await.expect("nothing stored now"), None);
+}

@@ -1,0 +1,105 @@
+//! Starts the Logto-faithful provider (`tests/idp/server.js`) on loopback ports it picks, reads
+//! the JSON line it prints, and stops it on drop.
+
+use std::io::{BufRead, BufReader};
+use std::path::PathBuf;
+use std::process::{Child, ChildStdin, Command, Stdio};
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct TestUser {
+    pub username: String,
+    pub password: String,
+    pub name: String,
+    pub email: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmazonUser {
+    pub email: String,
+    pub password: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct AmazonInfo {
+    pub origin: String,
+    pub users: Vec<AmazonUser>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct IdpInfo {
+    pub endpoint: String,
+    pub issuer: String,
+    pub app_id: String,
+    pub users: Vec<TestUser>,
+    pub amazon: AmazonInfo,
+}
+
+pub struct Idp {
+    pub info: IdpInfo,
+    child: Child,
+    // Held open: the provider exits when it closes (IDP_EXIT_WITH_STDIN), so a crashed test
+    // leaves nothing running.
+    _stdin: ChildStdin,
+}
+
+impl Idp {
+    pub fn start() -> Idp {
+        Idp::start_with(&[])
+    }
+
+    pub fn start_with(env: &[(&str, &str)]) -> Idp {
+        let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/idp");
+        assert!(
+            dir.join("node_modules").is_dir(),
+            "tests/idp/node_modules is missing: run `make test` (or `npm --prefix tests/idp ci`)"
+        );
+        let mut command = Command::new("node");
+        command
+            .arg("server.js")
+            .current_dir(&dir)
+            .env("IDP_EXIT_WITH_STDIN", "1")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit());
+        for (k, v) in env {
+            command.env(k, v);
+        }
+        let mut child = command.spawn().expect("starting node tests/idp/server.js");
+        let stdin = child.stdin.take().expect("provider stdin");
+        let stdout = child.stdout.take().expect("provider stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("reading the provider's JSON line");
+        let info: IdpInfo = serde_json::from_str(&line)
+            .unwrap_or_else(|e| panic!("the provider printed {line:?}, not its JSON line: {e}"));
+        Idp {
+            info,
+            child,
+            _stdin: stdin,
+        }
+    }
+
+    pub fn alice(&self) -> &TestUser {
+        &self.info.users[0]
+    }
+
+    /// Stops the provider now; its ports then refuse connections.
+    pub fn stop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    pub fn token_endpoint(&self) -> String {
+        format!("{}/token", self.info.issuer)
+    }
+}
+
+impl Drop for Idp {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

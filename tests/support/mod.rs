@@ -1,0 +1,39 @@
+//! Test support: the provider ([`idp`]), the system browser stand-in driven through chromedriver
+//! ([`chrome`]), and helpers shared by the flows.
+
+pub mod chrome;
+pub mod idp;
+pub mod logs;
+
+use std::net::{Ipv4Addr, SocketAddr, TcpListener};
+use std::time::Duration;
+
+/// A port that was free a moment ago, for servers that cannot be told to pick their own.
+pub fn free_port() -> u16 {
+    TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("binding 127.0.0.1:0 for a free port")
+}
+
+/// Waits until `port` on 127.0.0.1 can be bound again (the listener released it), or gives up.
+pub async fn port_is_free(port: u16) -> bool {
+    for _ in 0..40 {
+        if TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, port))).is_ok() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}
+
+/// Waits until nothing accepts connections on `port` any more.
+pub async fn nothing_listens_on(port: u16) -> bool {
+    for _ in 0..40 {
+        if std::net::TcpStream::connect((Ipv4Addr::LOCALHOST, port)).is_err() {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
+}

@@ -1,0 +1,15 @@
+//! Integration and end-to-end tests, compiled as one binary.
+//!
+//! They run the real parts: the Logto-faithful provider from `tests/idp` (Node), Debian's
+//! Chromium through chromedriver as the system browser, GNOME Keyring's Secret Service as the
+//! keychain, and (in `app_window`) the real app binary under Xvfb through tauri-driver.
+//! `scripts/test.sh` provides Xvfb, D-Bus and an unlocked keyring; run them through it.
+//!
+//! - `support`: starting and stopping the provider, the browser, the window driver; log capture.
+//! - `core_flow`: the sign-in core against the provider: sign-in, Amazon, restore, sign-out,
+//!   cancel, timeout, forged callbacks, refusals, RS256 tenants, a corrupt keychain entry.
+//! - `app_window`: the app binary, driven through its window.
+
+mod support;
+
+mod core_flow;
