@@ -12,4 +12,5 @@
 
 mod support;
 
+mod app_window;
 mod core_flow;
