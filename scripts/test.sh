@@ -10,6 +10,12 @@ echo "== cargo clippy"; cargo clippy --all-targets --locked -- -D warnings
 echo "== provider tests"; npm --prefix tests/idp test
 echo "== cargo test (unit, integration, end-to-end)"
 export WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+status=0
 xvfb-run -a -s "-screen 0 1280x900x24" \
   dbus-run-session -- scripts/with-keyring.sh \
-  cargo test --locked -- --test-threads=2
+  cargo test --locked -- --test-threads=2 2>&1 | tee "$log" || status=$?
+# One closing line over every cargo test binary.
+awk '/^test result:/ { p += $4; f += $6 } END { printf "total: %d passed, %d failed\n", p, f }' "$log"
+exit "$status"

@@ -70,10 +70,21 @@ impl Idp {
         let mut child = command.spawn().expect("starting node tests/idp/server.js");
         let stdin = child.stdin.take().expect("provider stdin");
         let stdout = child.stdout.take().expect("provider stdout");
-        let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("reading the provider's JSON line");
+        // Read the line on a thread, so a provider that never prints fails the test, not hangs it.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = tx.send(line);
+        });
+        let line = match rx.recv_timeout(std::time::Duration::from_secs(30)) {
+            Ok(line) => line,
+            Err(_) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("the provider printed no JSON line within 30 s");
+            }
+        };
         let info: IdpInfo = serde_json::from_str(&line)
             .unwrap_or_else(|e| panic!("the provider printed {line:?}, not its JSON line: {e}"));
         Idp {

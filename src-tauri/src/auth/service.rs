@@ -41,6 +41,12 @@ pub struct SignOutReport {
     pub warning: Option<String>,
 }
 
+struct Attempt {
+    id: u64,
+    cancel: watch::Sender<bool>,
+    url: Option<Url>,
+}
+
 pub struct AuthService {
     config: Config,
     http: Http,
@@ -48,8 +54,8 @@ pub struct AuthService {
     browser: Arc<dyn Browser>,
     language: Language,
     provider: AsyncMutex<Option<Arc<Provider>>>,
-    /// The sign-in in progress: its number and the switch that cancels it.
-    attempt: Mutex<Option<(u64, watch::Sender<bool>)>>,
+    /// The sign-in in progress: its number, the switch that cancels it, and its URL once built.
+    attempt: Mutex<Option<Attempt>>,
     next_attempt: Mutex<u64>,
     session: AsyncMutex<Option<Session>>,
 }
@@ -179,6 +185,7 @@ impl AuthService {
         if let Some(e) = &browser_error {
             tracing::warn!(error = %e, "the browser could not be opened");
         }
+        self.set_attempt_url(id, &url);
         let timeout = self.config.sign_in_timeout;
         let deadline = super::exchange::unix_now().saturating_add(timeout.as_secs());
         on_waiting(&SignInWaiting {
@@ -233,34 +240,63 @@ impl AuthService {
             *next
         };
         let mut attempt = self.attempt.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((_, previous)) = attempt.replace((id, tx)) {
-            let _ = previous.send(true);
+        let fresh = Attempt {
+            id,
+            cancel: tx,
+            url: None,
+        };
+        if let Some(previous) = attempt.replace(fresh) {
+            let _ = previous.cancel.send(true);
         }
         (id, rx)
     }
 
+    fn set_attempt_url(&self, id: u64, url: &Url) {
+        let mut attempt = self.attempt.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(current) = attempt.as_mut().filter(|a| a.id == id) {
+            current.url = Some(url.clone());
+        }
+    }
+
     fn end_attempt(&self, id: u64) {
         let mut attempt = self.attempt.lock().unwrap_or_else(|p| p.into_inner());
-        if attempt.as_ref().is_some_and(|(current, _)| *current == id) {
+        if attempt.as_ref().is_some_and(|a| a.id == id) {
             *attempt = None;
         }
     }
 
     fn is_current(&self, id: u64) -> bool {
         let attempt = self.attempt.lock().unwrap_or_else(|p| p.into_inner());
-        attempt.as_ref().is_some_and(|(current, _)| *current == id)
+        attempt.as_ref().is_some_and(|a| a.id == id)
     }
 
     /// Cancels the sign-in in progress, if any. Returns whether there was one.
     pub fn cancel_sign_in(&self) -> bool {
         let mut attempt = self.attempt.lock().unwrap_or_else(|p| p.into_inner());
         match attempt.take() {
-            Some((_, tx)) => {
-                let _ = tx.send(true);
+            Some(a) => {
+                let _ = a.cancel.send(true);
                 true
             }
             None => false,
         }
+    }
+
+    /// The authorization URL of the sign-in in progress, for "Copy link". It carries `state` and
+    /// `nonce`: hand it to the person (clipboard), never to logs or the page.
+    pub fn sign_in_link(&self) -> Option<Url> {
+        let attempt = self.attempt.lock().unwrap_or_else(|p| p.into_inner());
+        attempt.as_ref().and_then(|a| a.url.clone())
+    }
+
+    /// Opens the sign-in in progress in the browser once more ("Open the browser again").
+    pub async fn open_browser_again(&self) -> Result<(), AuthError> {
+        let url = self.sign_in_link().ok_or(AuthError::Cancelled)?;
+        let browser = self.browser.clone();
+        tokio::task::spawn_blocking(move || browser.open(&url))
+            .await
+            .map_err(|_| AuthError::Browser("the browser task failed".into()))?
+            .map_err(AuthError::Browser)
     }
 
     pub fn is_signing_in(&self) -> bool {

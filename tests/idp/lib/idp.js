@@ -2,7 +2,7 @@
 // a "Native" application (see shared/logto-facts.md), an outer Koa app with the sign-in pages,
 // and the Amazon stand-in on a second loopback origin.
 import http from 'node:http';
-import { generateKeyPairSync, randomBytes } from 'node:crypto';
+import { createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
 import Koa from 'koa';
 import mount from 'koa-mount';
 import Provider, { errors } from 'oidc-provider';
@@ -41,14 +41,20 @@ export function optionsFromEnv(env = process.env) {
 }
 
 function signingKey(alg) {
-  let jwk;
+  let pair;
   if (alg === 'ES384') {
-    jwk = generateKeyPairSync('ec', { namedCurve: 'P-384' }).privateKey.export({ format: 'jwk' });
+    pair = generateKeyPairSync('ec', { namedCurve: 'P-384' });
   } else if (alg === 'RS256') {
-    jwk = generateKeyPairSync('rsa', { modulusLength: 2048 }).privateKey.export({ format: 'jwk' });
+    pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
   } else {
     throw new Error(`IDP_ID_TOKEN_ALG must be ES384 or RS256, not ${alg}`);
   }
+  // Node 20 can deadlock when a JWK is exported from the key object that generateKeyPairSync
+  // returned (a GC during the export runs the finished key-generation job's destructor, which
+  // takes the lock the export holds; seen here as a provider that never printed its line).
+  // Exporting from a fresh copy of the key avoids sharing that lock.
+  const pem = pair.privateKey.export({ format: 'pem', type: 'pkcs8' });
+  const jwk = createPrivateKey(pem).export({ format: 'jwk' });
   return { ...jwk, kid: randomBytes(16).toString('base64url'), alg, use: 'sig' };
 }
 
