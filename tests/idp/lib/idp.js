@@ -10,7 +10,10 @@ import Provider, { errors } from 'oidc-provider';
 import { createAdapterFactory } from './adapter.js';
 import { startAmazon } from './amazon.js';
 import { esc, page, readForm } from './html.js';
-import { claimsFor, createUserStore } from './users.js';
+import {
+  createOrganizationTokens, ORGANIZATION_ROLES_SCOPE, ORGANIZATIONS_SCOPE,
+} from './organizations.js';
+import { claimsFor, createUserStore, ORGANIZATIONS } from './users.js';
 
 const RESOURCE_SCOPES = ['read:data', 'write:data'];
 const AMAZON_CLIENT_ID = 'amzn1.application-oa2-client.logtodesktopdemo';
@@ -37,6 +40,7 @@ export function optionsFromEnv(env = process.env) {
     accessTokenTtl: num('IDP_ACCESS_TOKEN_TTL', 3600),
     refreshReuseSeconds: num('IDP_REFRESH_REUSE_SECONDS', 3),
     demo: env.IDP_DEMO === '1',
+    testHooks: env.IDP_TEST_HOOKS === '1',
   };
 }
 
@@ -95,6 +99,7 @@ export async function startIdp(options = {}) {
 
   const users = createUserStore({ endpoint });
   const socialStates = new Map(); // state -> { uid, expiresAt }
+  const organizationTokens = createOrganizationTokens({ users, alg, accessTokenTtl: opts.accessTokenTtl });
 
   const provider = new Provider(issuer, {
     adapter: createAdapterFactory({ refreshReuseSeconds: opts.refreshReuseSeconds }),
@@ -126,7 +131,10 @@ export async function startIdp(options = {}) {
       if (!user) return undefined;
       return { accountId: id, claims: (use) => claimsFor(user, use) };
     },
-    scopes: ['openid', 'offline_access', 'profile', 'email', 'identities', 'custom_data', 'roles'],
+    scopes: [
+      'openid', 'offline_access', 'profile', 'email', 'identities', 'custom_data', 'roles',
+      ORGANIZATIONS_SCOPE, ORGANIZATION_ROLES_SCOPE,
+    ],
     claims: {
       openid: ['sub'],
       profile: ['name', 'username', 'preferred_username', 'picture', 'created_at', 'updated_at'],
@@ -134,12 +142,20 @@ export async function startIdp(options = {}) {
       identities: ['identities', 'sso_identities'],
       custom_data: ['custom_data'],
       roles: ['roles'],
+      [ORGANIZATIONS_SCOPE]: ['organizations', 'organization_data'],
+      [ORGANIZATION_ROLES_SCOPE]: ['organization_roles'],
     },
     conformIdTokenClaims: false,
     extraParams: ['direct_sign_in', 'first_screen', 'identifier', 'organization_id'],
     responseTypes: ['code'],
     allowOmittingSingleRegisteredRedirectUri: false,
-    rotateRefreshToken: true,
+    // Always rotate. This hook runs inside the refresh_token grant right after its reuse
+    // detection and before rotation: where Logto checks `organization_id` (see organizations.js).
+    async rotateRefreshToken(ctx) {
+      await organizationTokens.checkAccess(ctx);
+      return true;
+    },
+    extraTokenClaims: (ctx, token) => organizationTokens.extraTokenClaims(ctx, token),
     // Logto: ending the browser session never revokes tokens; only revocation does.
     expiresWithSession: async () => false,
     ttl: {
@@ -206,6 +222,8 @@ export async function startIdp(options = {}) {
   provider.Client.prototype.postLogoutRedirectUriAllowed = function exact(value) {
     return this.postLogoutRedirectUris.includes(value);
   };
+
+  organizationTokens.install(provider);
 
   provider.on('server_error', (ctx, err) => log(`server_error: ${err.stack || err.message}`));
   provider.on('grant.revoked', () => log('grant revoked'));
@@ -355,6 +373,44 @@ ${demo}`,
     }
   });
 
+  // Test hooks (IDP_TEST_HOOKS=1 only): how many refresh-token grants arrived and how many were
+  // in flight at once, and a way to make the token endpoint fail with 503 for the next N requests.
+  const stats = { refreshRequests: 0, inFlight: 0, maxInFlight: 0, failNext: 0 };
+  if (opts.testHooks) {
+    const countRefresh = (ctx) => {
+      if (ctx.oidc?.params?.grant_type === 'refresh_token') stats.refreshRequests += 1;
+    };
+    provider.on('grant.success', countRefresh);
+    provider.on('grant.error', countRefresh);
+    app.use(async (ctx, next) => {
+      if (ctx.path === '/test/stats' && ctx.method === 'GET') {
+        ctx.body = { refresh_requests: stats.refreshRequests, max_in_flight: stats.maxInFlight };
+        return undefined;
+      }
+      if (ctx.path === '/test/fail-token' && ctx.method === 'POST') {
+        const form = await readForm(ctx.req);
+        stats.failNext = Number(form.get('count') || '1');
+        ctx.status = 204;
+        return undefined;
+      }
+      if (ctx.path !== '/oidc/token' || ctx.method !== 'POST') return next();
+      if (stats.failNext > 0) {
+        stats.failNext -= 1;
+        ctx.status = 503;
+        ctx.body = 'Service Unavailable';
+        return undefined;
+      }
+      stats.inFlight += 1;
+      stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
+      try {
+        await next();
+      } finally {
+        stats.inFlight -= 1;
+      }
+      return undefined;
+    });
+  }
+
   app.use(async (ctx, next) => {
     const m = ctx.path.match(/^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|amazon|abort))?$/);
     const isCallback = ctx.path === '/callback/amazon';
@@ -441,6 +497,7 @@ ${demo}`,
     amazon: { origin: amazon.origin, users: amazon.users },
     resources,
     alg,
+    organizations: ORGANIZATIONS.map((o) => o.id),
   };
 
   let closing;

@@ -12,6 +12,14 @@ export function newUserId() {
 
 const CREATED = Date.UTC(2026, 0, 15, 9, 30, 0); // epoch milliseconds, as Logto sends them
 
+// Logto organizations (RFC 0001), with fixed ids so tests and the demo can name them. A
+// membership lists the user's organization roles there (`{ name }`, giving `<org id>:<name>` in
+// `organization_roles`); nobody has one, and there are no organization permissions.
+export const ORGANIZATIONS = Object.freeze([
+  { id: 'org-acme', name: 'Acme', description: null },
+  { id: 'org-globex', name: 'Globex', description: null },
+]);
+
 export function createUserStore({ endpoint }) {
   const users = [
     {
@@ -24,6 +32,7 @@ export function createUserStore({ endpoint }) {
       createdAt: CREATED,
       updatedAt: CREATED,
       identities: {},
+      organizations: [{ id: 'org-acme', roles: [] }, { id: 'org-globex', roles: [] }],
     },
     {
       id: 'b8n3w6c1z5dq',
@@ -35,6 +44,7 @@ export function createUserStore({ endpoint }) {
       createdAt: CREATED + 60_000,
       updatedAt: CREATED + 60_000,
       identities: {},
+      organizations: [],
     },
   ];
 
@@ -43,6 +53,11 @@ export function createUserStore({ endpoint }) {
 
     byId(id) {
       return users.find((u) => u.id === id);
+    },
+
+    // The membership of user `id` in organization `organizationId`, or undefined.
+    membership(id, organizationId) {
+      return users.find((u) => u.id === id)?.organizations.find((m) => m.id === organizationId);
     },
 
     checkPassword(username, password) {
@@ -66,6 +81,7 @@ export function createUserStore({ endpoint }) {
           createdAt: now,
           updatedAt: now,
           identities: {},
+          organizations: [],
         };
         users.push(user);
       } else {
@@ -93,11 +109,19 @@ export function claimsFor(user, use) {
     email: user.email,
     email_verified: Boolean(user.email),
     roles: [],
+    // Logto: ids of the user's organizations, and `<organization id>:<role name>` per role.
+    organizations: user.organizations.map((m) => m.id),
+    organization_roles: user.organizations.flatMap((m) => m.roles.map((r) => `${m.id}:${r.name}`)),
   };
   if (use === 'userinfo') {
     claims.identities = structuredClone(user.identities);
     claims.sso_identities = [];
     claims.custom_data = {};
+    // Not in the ID token: Logto's default ID token settings leave `organization_data` out.
+    claims.organization_data = user.organizations.map((m) => {
+      const { id, name, description } = ORGANIZATIONS.find((o) => o.id === m.id);
+      return { id, name, description };
+    });
   }
   return claims;
 }
