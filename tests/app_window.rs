@@ -283,10 +283,8 @@ async fn sign_in_through_the_window_restore_in_a_new_process_and_sign_out() {
         log.contains("sign-in completed"),
         "the app's log was not captured:\n{log}"
     );
-    let mut secrets = vec![
-        session.tokens.access_token.secret().to_string(),
-        session.tokens.id_token.secret().to_string(),
-    ];
+    let mut secrets = vec![session.tokens.id_token.secret().to_string()];
+    secrets.extend(session.default_access_token().map(|t| t.secret().to_string()));
     secrets.extend(
         session
             .tokens

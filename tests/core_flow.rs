@@ -16,19 +16,19 @@ use crate::support::chrome::{channel_browser, Chrome};
 use crate::support::idp::Idp;
 use crate::support::{logs, nothing_listens_on, port_is_free};
 
-struct Harness {
-    idp: Idp,
-    service: Arc<AuthService>,
-    store: Arc<KeyringStore>,
-    urls: UnboundedReceiver<Url>,
+pub(crate) struct Harness {
+    pub(crate) idp: Idp,
+    pub(crate) service: Arc<AuthService>,
+    pub(crate) store: Arc<KeyringStore>,
+    pub(crate) urls: UnboundedReceiver<Url>,
 }
 
 impl Harness {
-    fn new(idp: Idp) -> Harness {
+    pub(crate) fn new(idp: Idp) -> Harness {
         Harness::with_config(idp, |_| {})
     }
 
-    fn with_config(idp: Idp, tweak: impl FnOnce(&mut Config)) -> Harness {
+    pub(crate) fn with_config(idp: Idp, tweak: impl FnOnce(&mut Config)) -> Harness {
         let mut config = Config::new(&idp.info.endpoint, &idp.info.app_id).expect("config");
         tweak(&mut config);
         let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
@@ -47,19 +47,19 @@ impl Harness {
         }
     }
 
-    fn start(&self, method: SignInMethod) -> JoinHandle<Result<User, AuthError>> {
+    pub(crate) fn start(&self, method: SignInMethod) -> JoinHandle<Result<User, AuthError>> {
         let service = self.service.clone();
         tokio::spawn(async move { service.sign_in(method, |_| {}).await })
     }
 
-    async fn next_url(&mut self) -> Url {
+    pub(crate) async fn next_url(&mut self) -> Url {
         tokio::time::timeout(Duration::from_secs(20), self.urls.recv())
             .await
             .expect("the core did not open the browser in time")
             .expect("the browser channel closed")
     }
 
-    fn stored(&self) -> Option<Session> {
+    pub(crate) fn stored(&self) -> Option<Session> {
         self.store
             .load()
             .expect("reading the keychain")
@@ -82,7 +82,7 @@ fn redirect_port(url: &Url) -> u16 {
     redirect.port().expect("an explicit port")
 }
 
-async fn finish(task: JoinHandle<Result<User, AuthError>>) -> Result<User, AuthError> {
+pub(crate) async fn finish(task: JoinHandle<Result<User, AuthError>>) -> Result<User, AuthError> {
     tokio::time::timeout(Duration::from_secs(30), task)
         .await
         .expect("the sign-in did not end in time")
@@ -90,11 +90,11 @@ async fn finish(task: JoinHandle<Result<User, AuthError>>) -> Result<User, AuthE
 }
 
 /// No secret of the session may appear in what was logged.
-fn assert_no_secret_in(log: &str, session: &Session) {
-    let mut secrets = vec![
-        session.tokens.access_token.secret().to_string(),
-        session.tokens.id_token.secret().to_string(),
-    ];
+pub(crate) fn assert_no_secret_in(log: &str, session: &Session) {
+    let mut secrets = vec![session.tokens.id_token.secret().to_string()];
+    if let Some(at) = session.default_access_token() {
+        secrets.push(at.secret().to_string());
+    }
     if let Some(rt) = &session.tokens.refresh_token {
         secrets.push(rt.secret().to_string());
     }
@@ -140,7 +140,13 @@ async fn password_sign_in_validates_and_stores_the_session_in_the_keychain() {
         session.tokens.refresh_token.is_some(),
         "offline_access was granted (prompt=consent)"
     );
-    assert!(session.tokens.access_expires_at.is_some());
+    assert!(session.default_access_token().is_some());
+    let stored = h.store.load().expect("keychain").expect("stored");
+    assert!(
+        stored.len() <= logto_desktop::auth::session::MAX_SECRET_BYTES,
+        "a real Logto-shaped session ({} bytes) fits the smallest keychain",
+        stored.len()
+    );
     assert_eq!(h.service.current_user().await, Some(user));
     chrome.stop().await;
     assert_no_secret_in(&captured.text(), &session);
@@ -232,10 +238,8 @@ async fn a_new_process_restores_the_user_from_the_keychain_with_the_provider_dow
     assert_eq!(shown["state"], "signed-in");
     assert_eq!(shown["user"]["email"], h.idp.alice().email.as_str());
     assert_eq!(shown["user"]["name"], h.idp.alice().name.as_str());
-    for secret in [
-        session.tokens.access_token.secret().as_str(),
-        session.tokens.id_token.secret(),
-    ] {
+    let access = session.default_access_token().expect("an access token");
+    for secret in [access.secret().as_str(), session.tokens.id_token.secret()] {
         assert!(!stdout.contains(secret) && !stderr.contains(secret));
     }
     h.store.delete().expect("cleaning up the keychain");

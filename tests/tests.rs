@@ -8,9 +8,12 @@
 //! - `support`: starting and stopping the provider, the browser, the window driver; log capture.
 //! - `core_flow`: the sign-in core against the provider: sign-in, Amazon, restore, sign-out,
 //!   cancel, timeout, forged callbacks, refusals, RS256 tenants, a corrupt keychain entry.
+//! - `token_flow`: refresh on expiry, single-flight refresh across resources, a stolen refresh
+//!   token, a failing or unreachable provider, a restart mid-session, organization tokens.
 //! - `app_window`: the app binary, driven through its window.
 
 mod support;
 
 mod app_window;
 mod core_flow;
+mod token_flow;

@@ -53,6 +53,15 @@ pub enum AuthError {
     #[error("The system keychain is not available ({0}). Unlock it, or start a Secret Service such as GNOME Keyring, and try again.")]
     Keychain(String),
 
+    /// Logto no longer accepts the stored sign-in (revoked, expired, reused, or the account
+    /// changed). Local state has been cleared.
+    #[error("Your sign-in has ended: {0}. Please sign in again.")]
+    SessionEnded(String),
+
+    /// An operation that needs a session was asked for with none.
+    #[error("You are not signed in.")]
+    NotSignedIn,
+
     /// What the keychain held could not be read back; it has been removed.
     #[error("The saved sign-in could not be read and was removed. Please sign in again.")]
     CorruptSession,
@@ -74,6 +83,8 @@ impl AuthError {
             AuthError::Cancelled => "sign_in.cancelled",
             AuthError::Keychain(_) => "keychain.unavailable",
             AuthError::CorruptSession => "keychain.corrupt",
+            AuthError::SessionEnded(_) => "session.ended",
+            AuthError::NotSignedIn => "session.none",
         }
     }
 

@@ -18,6 +18,7 @@ use super::discovery::Provider;
 use super::error::{AuthError, ProviderRefusal};
 use super::http::{network_error, read_limited, Http};
 use super::session::{RawIdToken, Session, Tokens, User};
+use super::tokens::{CachedToken, TokenCache, TokenKey};
 
 /// How far the provider's clock may be from ours.
 pub const CLOCK_ALLOWANCE: Duration = Duration::from_secs(60);
@@ -62,18 +63,35 @@ pub async fn exchange_code(
         client_id: config.app_id.clone(),
         user,
         tokens: Tokens {
-            access_token,
-            access_expires_at: response
-                .expires_in()
-                .map(|d| unix_now().saturating_add(d.as_secs())),
             refresh_token: response.refresh_token().cloned(),
             id_token: RawIdToken::new(id_token.to_string()),
-            scope: response
-                .scopes()
-                .map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ")),
+            scope: scope_text(&response),
+        },
+        access: {
+            let mut access = TokenCache::default();
+            access.insert(
+                TokenKey::default(),
+                CachedToken {
+                    token: access_token,
+                    expires_at: expiry(&response, unix_now()),
+                    scope: scope_text(&response),
+                },
+            );
+            access
         },
         nonce: Some(pending.nonce),
     })
+}
+
+/// When a token answer's access token expires, in seconds since the Unix epoch.
+pub fn expiry(response: &impl OAuth2TokenResponse, now: u64) -> Option<u64> {
+    response.expires_in().map(|d| now.saturating_add(d.as_secs()))
+}
+
+pub fn scope_text(response: &impl OAuth2TokenResponse) -> Option<String> {
+    response
+        .scopes()
+        .map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "))
 }
 
 /// Validates an ID token and returns its claims.
@@ -135,6 +153,28 @@ pub async fn fetch_user(
     access_token: &AccessToken,
     expected_sub: &str,
 ) -> Result<User, AuthError> {
+    let value = fetch_userinfo_json(http, provider, access_token, expected_sub).await?;
+    let info: UserInfo = serde_json::from_value(value)
+        .map_err(|_| AuthError::Token("userinfo is not the expected JSON".into()))?;
+    let mut identities: Vec<String> = info.identities.unwrap_or_default().keys().cloned().collect();
+    identities.sort();
+    Ok(User {
+        sub: info.sub,
+        name: info.name.filter(|s| !s.is_empty()),
+        username: info.username.filter(|s| !s.is_empty()),
+        email: info.email.filter(|s| !s.is_empty()),
+        picture: info.picture.filter(|s| !s.is_empty()),
+        identities,
+    })
+}
+
+/// Userinfo as JSON, after checking its `sub` (OpenID Connect Core 5.3.2).
+pub async fn fetch_userinfo_json(
+    http: &Http,
+    provider: &Provider,
+    access_token: &AccessToken,
+    expected_sub: &str,
+) -> Result<serde_json::Value, AuthError> {
     let url = provider
         .metadata
         .userinfo_endpoint()
@@ -162,28 +202,14 @@ pub async fn fetch_user(
         )));
     }
     let body = read_limited(response).await?;
-    let info: UserInfo = serde_json::from_slice(&body)
-        .map_err(|_| AuthError::Token("userinfo is not the expected JSON".into()))?;
-    if info.sub != expected_sub {
+    let value: serde_json::Value = serde_json::from_slice(&body)
+        .map_err(|_| AuthError::Token("userinfo is not JSON".into()))?;
+    if value.get("sub").and_then(|s| s.as_str()) != Some(expected_sub) {
         return Err(AuthError::Token(
             "userinfo names another user than the ID token".into(),
         ));
     }
-    let mut identities: Vec<String> = info
-        .identities
-        .unwrap_or_default()
-        .keys()
-        .cloned()
-        .collect();
-    identities.sort();
-    Ok(User {
-        sub: info.sub,
-        name: info.name.filter(|s| !s.is_empty()),
-        username: info.username.filter(|s| !s.is_empty()),
-        email: info.email.filter(|s| !s.is_empty()),
-        picture: info.picture.filter(|s| !s.is_empty()),
-        identities,
-    })
+    Ok(value)
 }
 
 /// Fills what userinfo left out from the ID token.

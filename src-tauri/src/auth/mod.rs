@@ -12,6 +12,8 @@
 //! 6. [`exchange`]: code for tokens, ID token validation, userinfo.
 //! 7. [`store`]: the session, encoded by [`session`], into the OS keychain.
 //! 8. [`service`]: the rules across the steps, plus restore and sign-out.
+//! 9. [`tokens`] and [`refresh`]: access tokens per API resource and organization, refreshed
+//!    one at a time shortly before they expire.
 //!
 //! [`error`] holds the one error type.
 
@@ -25,9 +27,11 @@ pub mod exchange;
 pub mod http;
 pub mod loopback;
 pub mod pages;
+pub mod refresh;
 pub mod service;
 pub mod session;
 pub mod store;
+pub mod tokens;
 
 pub use authorize::SignInMethod;
 pub use browser::{Browser, SystemBrowser};

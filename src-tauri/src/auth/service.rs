@@ -2,6 +2,7 @@
 //! steps. One sign-in at a time (a new one cancels the old), a deadline on every wait, nothing
 //! stored or reported until every check has passed, and the keychain written before success.
 
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::{watch, Mutex as AsyncMutex};
@@ -18,7 +19,9 @@ use super::http::{self, Http};
 use super::loopback::{Expectation, Loopback};
 use super::pages::Language;
 use super::session::{Session, User};
+use super::refresh::refresh;
 use super::store::TokenStore;
+use super::tokens::{CachedToken, Clock, TokenKey};
 
 /// What the window needs while a sign-in waits for the browser.
 #[derive(Debug, Clone)]
@@ -58,6 +61,14 @@ pub struct AuthService {
     attempt: Mutex<Option<Attempt>>,
     next_attempt: Mutex<u64>,
     session: AsyncMutex<Option<Session>>,
+    /// Held for the whole of a refresh, and by whatever replaces or ends the session, so only
+    /// one refresh is ever in flight: Logto rotates the refresh token on every use and revokes
+    /// the grant when a used one comes back after 3 seconds.
+    refresh_lock: AsyncMutex<()>,
+    /// A refresh whose rotated token could not be written to the keychain: it is written before
+    /// any token is handed out again.
+    unsaved: AtomicBool,
+    clock: Clock,
 }
 
 impl AuthService {
@@ -81,7 +92,16 @@ impl AuthService {
             attempt: Mutex::new(None),
             next_attempt: Mutex::new(0),
             session: AsyncMutex::new(None),
+            refresh_lock: AsyncMutex::new(()),
+            unsaved: AtomicBool::new(false),
+            clock: Clock::System,
         })
+    }
+
+    /// Replaces the clock (tests use tokio's paused clock).
+    pub fn with_clock(mut self, clock: Clock) -> Self {
+        self.clock = clock;
+        self
     }
 
     pub fn config(&self) -> &Config {
@@ -214,11 +234,14 @@ impl AuthService {
             s = exchange_code(&self.http, &provider, &self.config, pending, code) => s?,
             _ = cancelled.changed() => return Err(AuthError::Cancelled),
         };
+        // No refresh of an older session may land on top of this one.
+        let _flight = self.refresh_lock.lock().await;
         // A newer sign-in may have started while this one exchanged its code.
         if !self.is_current(id) {
             return Err(AuthError::Cancelled);
         }
         self.save(&session).await?;
+        self.unsaved.store(false, Ordering::SeqCst);
         let user = session.user.clone();
         *self.session.lock().await = Some(session);
         Ok(user)
@@ -226,7 +249,9 @@ impl AuthService {
 
     async fn save(&self, session: &Session) -> Result<(), AuthError> {
         let store = self.store.clone();
-        let text = session.encode();
+        let text = session.encode().ok_or_else(|| {
+            AuthError::Keychain("the session is larger than a keychain entry can hold".into())
+        })?;
         tokio::task::spawn_blocking(move || store.save(&text))
             .await
             .map_err(|_| AuthError::Keychain("the keychain task failed".into()))?
@@ -311,6 +336,9 @@ impl AuthService {
     /// the report says what could not be done.
     pub async fn sign_out(&self) -> Result<SignOutReport, AuthError> {
         self.cancel_sign_in();
+        // A refresh in flight finishes first, so the token revoked is the newest one.
+        let _flight = self.refresh_lock.lock().await;
+        self.unsaved.store(false, Ordering::SeqCst);
         let session = match self.session.lock().await.take() {
             Some(session) => Some(session),
             None => {
@@ -375,10 +403,10 @@ impl AuthService {
         // Revoking the refresh token revokes the whole grant at Logto, access tokens included.
         let (token, hint) = match &session.tokens.refresh_token {
             Some(rt) => (rt.secret().as_str(), "refresh_token"),
-            None => (
-                session.tokens.access_token.secret().as_str(),
-                "access_token",
-            ),
+            None => match session.default_access_token() {
+                Some(at) => (at.secret().as_str(), "access_token"),
+                None => return Ok(()),
+            },
         };
         let response = self
             .http
@@ -413,6 +441,155 @@ impl AuthService {
             "the revocation endpoint answered HTTP {}",
             status.as_u16()
         )))
+    }
+
+    /// Whether a session is held (restored or signed in). No network.
+    pub async fn is_authenticated(&self) -> bool {
+        self.session.lock().await.is_some()
+    }
+
+    /// An access token for `resource` (RFC 8707) and/or `organization`, or the default one when
+    /// both are `None`. A cached token with more than [`super::tokens::EXPIRY_MARGIN`] left is
+    /// returned at once; otherwise one refresh runs, however many callers ask at the same time,
+    /// and the rotated refresh token is in the keychain before the new access token is returned.
+    ///
+    /// `invalid_grant` (revoked, expired, reused) or an answer for another account ends the
+    /// session here and in the keychain ([`AuthError::SessionEnded`]). A network failure, a
+    /// timeout or a 5xx leaves the session and the stored tokens untouched.
+    pub async fn get_access_token(
+        &self,
+        resource: Option<&str>,
+        organization: Option<&str>,
+    ) -> Result<CachedToken, AuthError> {
+        let key = TokenKey::new(resource, organization);
+        if let Some(token) = self.fresh_token(&key).await? {
+            return Ok(token);
+        }
+        let _flight = self.refresh_lock.lock().await;
+        // Whoever held the lock before may have fetched exactly this token.
+        if let Some(token) = self.fresh_token(&key).await? {
+            return Ok(token);
+        }
+        self.refresh_locked(&key).await
+    }
+
+    /// Logto's organization token: [`Self::get_access_token`] with `organization_id`.
+    pub async fn get_organization_token(&self, organization_id: &str) -> Result<CachedToken, AuthError> {
+        self.get_access_token(None, Some(organization_id)).await
+    }
+
+    async fn fresh_token(&self, key: &TokenKey) -> Result<Option<CachedToken>, AuthError> {
+        let guard = self.session.lock().await;
+        let session = guard.as_ref().ok_or(AuthError::NotSignedIn)?;
+        if self.unsaved.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        Ok(session.access.fresh(key, self.clock.now()).cloned())
+    }
+
+    /// The refresh itself; the caller holds `refresh_lock`.
+    async fn refresh_locked(&self, key: &TokenKey) -> Result<CachedToken, AuthError> {
+        let mut session = self.session.lock().await.clone().ok_or(AuthError::NotSignedIn)?;
+        if self.unsaved.load(Ordering::SeqCst) {
+            self.save(&session).await?;
+            self.unsaved.store(false, Ordering::SeqCst);
+            if let Some(token) = session.access.fresh(key, self.clock.now()) {
+                return Ok(token.clone());
+            }
+        }
+        // Another instance of the app may have rotated the refresh token, or signed out.
+        match self.load_stored().await {
+            Ok(Some(stored)) if stored.user.sub == session.user.sub => {
+                let ours = session.tokens.refresh_token.as_ref().map(|t| t.secret());
+                let theirs = stored.tokens.refresh_token.as_ref().map(|t| t.secret());
+                if ours != theirs {
+                    tracing::info!("the keychain holds a newer refresh token; using it");
+                    session.tokens = stored.tokens;
+                    session.nonce = stored.nonce;
+                }
+            }
+            Ok(_) => {
+                self.end_session().await;
+                return Err(AuthError::SessionEnded("you signed out in another window".into()));
+            }
+            // The keychain could not be read; the session in memory is still good to try.
+            Err(e) => tracing::warn!(code = e.code(), "could not re-read the keychain before refreshing"),
+        }
+        let provider = self.provider().await?;
+        tracing::debug!(resource = ?key.resource, organization = ?key.organization, "refreshing");
+        match refresh(&self.http, &provider, &self.config, &session, key, self.clock.now()).await {
+            Ok(refreshed) => {
+                if let Some(rt) = refreshed.refresh_token {
+                    session.tokens.refresh_token = Some(rt);
+                }
+                if let Some(id_token) = refreshed.id_token {
+                    session.tokens.id_token = id_token;
+                }
+                session.access.insert(key.clone(), refreshed.access.clone());
+                // Memory first: the rotated token must not be lost even if the keychain fails.
+                *self.session.lock().await = Some(session.clone());
+                if let Err(e) = self.save(&session).await {
+                    self.unsaved.store(true, Ordering::SeqCst);
+                    return Err(e);
+                }
+                Ok(refreshed.access)
+            }
+            Err(e) if e.is_invalid_grant() => {
+                tracing::info!("the refresh token was refused (invalid_grant); ending the session");
+                self.end_session().await;
+                Err(AuthError::SessionEnded(
+                    "Logto no longer accepts it (it was revoked, expired, or used elsewhere)".into(),
+                ))
+            }
+            Err(e @ AuthError::SessionEnded(_)) => {
+                tracing::info!(code = e.code(), "the refreshed tokens do not match the session; ending it");
+                self.end_session().await;
+                Err(e)
+            }
+            Err(e) => {
+                tracing::info!(code = e.code(), "refresh failed; the session is kept");
+                Err(e)
+            }
+        }
+    }
+
+    async fn load_stored(&self) -> Result<Option<Session>, AuthError> {
+        let store = self.store.clone();
+        let text = tokio::task::spawn_blocking(move || store.load())
+            .await
+            .map_err(|_| AuthError::Keychain("the keychain task failed".into()))??;
+        Ok(text.and_then(|t| Session::decode(&t, &self.config.issuer(), &self.config.app_id).ok()))
+    }
+
+    /// Forgets the session here and in the keychain (no revocation: used when Logto already
+    /// refused it).
+    async fn end_session(&self) {
+        *self.session.lock().await = None;
+        self.unsaved.store(false, Ordering::SeqCst);
+        let store = self.store.clone();
+        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.delete()).await {
+            tracing::warn!(code = e.code(), "could not remove the ended session from the keychain");
+        }
+    }
+
+    /// The claims of the current ID token (validated when it arrived), without `nonce`.
+    pub async fn get_id_token_claims(&self) -> Result<serde_json::Value, AuthError> {
+        let guard = self.session.lock().await;
+        let session = guard.as_ref().ok_or(AuthError::NotSignedIn)?;
+        let mut claims = super::tokens::jwt_claims(session.tokens.id_token.secret())
+            .ok_or_else(|| AuthError::Token("the stored ID token cannot be read".into()))?;
+        if let Some(map) = claims.as_object_mut() {
+            map.remove("nonce");
+        }
+        Ok(claims)
+    }
+
+    /// Userinfo, read with a fresh default access token; its `sub` must be the session's.
+    pub async fn fetch_user_info(&self) -> Result<serde_json::Value, AuthError> {
+        let token = self.get_access_token(None, None).await?;
+        let sub = self.current_user().await.ok_or(AuthError::NotSignedIn)?.sub;
+        let provider = self.provider().await?;
+        super::exchange::fetch_userinfo_json(&self.http, &provider, &token.token, &sub).await
     }
 
     /// The end-session URL. It carries `client_id` rather than `id_token_hint`, so the ID token

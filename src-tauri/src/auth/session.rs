@@ -4,6 +4,12 @@
 use openidconnect::{AccessToken, Nonce, RefreshToken};
 use serde::{Deserialize, Serialize};
 
+use super::tokens::{CachedToken, TokenCache, TokenKey};
+
+/// The most one keychain secret may hold on every platform: Windows Credential Manager's limit
+/// (2,560 bytes), which this app keeps everywhere so a session behaves the same on each.
+pub const MAX_SECRET_BYTES: usize = 2560;
+
 /// Who is signed in, as the window shows it. Holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
@@ -40,12 +46,10 @@ impl std::fmt::Debug for RawIdToken {
     }
 }
 
-/// The token set. `Debug` of each field is redacted by its type.
+/// What proves the session, beyond the access tokens. `Debug` of each field is redacted by its
+/// type.
 #[derive(Debug, Clone)]
 pub struct Tokens {
-    pub access_token: AccessToken,
-    /// Seconds since the Unix epoch.
-    pub access_expires_at: Option<u64>,
     pub refresh_token: Option<RefreshToken>,
     pub id_token: RawIdToken,
     pub scope: Option<String>,
@@ -57,6 +61,8 @@ pub struct Session {
     pub client_id: String,
     pub user: User,
     pub tokens: Tokens,
+    /// Access tokens per resource and organization; only the default one is stored.
+    pub access: TokenCache,
     /// The nonce of the sign-in: a refreshed ID token that carries one must repeat it.
     pub nonce: Option<Nonce>,
 }
@@ -69,7 +75,8 @@ struct StoredV1 {
     iss: String,
     aud: String,
     user: User,
-    at: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    at: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     at_exp: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -91,51 +98,70 @@ pub enum DecodeError {
 }
 
 impl Session {
-    pub fn encode(&self) -> String {
-        let stored = StoredV1 {
+    /// The default access token (no resource, no organization), if one is held.
+    pub fn default_access_token(&self) -> Option<&AccessToken> {
+        self.access.get(&TokenKey::default()).map(|t| &t.token)
+    }
+
+    /// The keychain secret. What must survive a restart always goes in (refresh token, ID token,
+    /// nonce, who the user is); the default access token and the picture URL go in while the
+    /// whole fits in [`MAX_SECRET_BYTES`], and are dropped first when it would not (a refresh
+    /// brings a new access token; the picture is cosmetic). `None` if even the essentials do not
+    /// fit.
+    pub fn encode(&self) -> Option<String> {
+        let default = self.access.get(&TokenKey::default());
+        let mut stored = StoredV1 {
             v: 1,
             iss: self.issuer.clone(),
             aud: self.client_id.clone(),
             user: self.user.clone(),
-            at: self.tokens.access_token.secret().clone(),
-            at_exp: self.tokens.access_expires_at,
-            rt: self
-                .tokens
-                .refresh_token
-                .as_ref()
-                .map(|t| t.secret().clone()),
+            at: default.map(|t| t.token.secret().clone()),
+            at_exp: default.and_then(|t| t.expires_at),
+            rt: self.tokens.refresh_token.as_ref().map(|t| t.secret().clone()),
             idt: self.tokens.id_token.secret().to_string(),
             nonce: self.nonce.as_ref().map(|n| n.secret().clone()),
             scope: self.tokens.scope.clone(),
         };
-        // A struct of strings and numbers always serialises.
-        serde_json::to_string(&stored).unwrap_or_default()
+        let fits = |s: &StoredV1| serde_json::to_string(s).ok().filter(|t| t.len() <= MAX_SECRET_BYTES);
+        if let Some(text) = fits(&stored) {
+            return Some(text);
+        }
+        stored.at = None;
+        stored.at_exp = None;
+        if let Some(text) = fits(&stored) {
+            return Some(text);
+        }
+        stored.user.picture = None;
+        stored.scope = None;
+        fits(&stored)
     }
 
     pub fn decode(text: &str, issuer: &str, client_id: &str) -> Result<Session, DecodeError> {
         // serde_json's errors quote the input near the fault; never let them out.
         let stored: StoredV1 = serde_json::from_str(text).map_err(|_| DecodeError::Unreadable)?;
-        if stored.v != 1
-            || stored.at.is_empty()
-            || stored.idt.is_empty()
-            || stored.user.sub.is_empty()
-        {
+        if stored.v != 1 || stored.idt.is_empty() || stored.user.sub.is_empty() {
             return Err(DecodeError::Unreadable);
         }
         if stored.iss != issuer || stored.aud != client_id {
             return Err(DecodeError::OtherTenant);
+        }
+        let mut access = TokenCache::default();
+        if let Some(at) = stored.at.filter(|t| !t.is_empty()) {
+            access.insert(
+                TokenKey::default(),
+                CachedToken { token: AccessToken::new(at), expires_at: stored.at_exp, scope: stored.scope.clone() },
+            );
         }
         Ok(Session {
             issuer: stored.iss,
             client_id: stored.aud,
             user: stored.user,
             tokens: Tokens {
-                access_token: AccessToken::new(stored.at),
-                access_expires_at: stored.at_exp,
                 refresh_token: stored.rt.map(RefreshToken::new),
                 id_token: RawIdToken::new(stored.idt),
                 scope: stored.scope,
             },
+            access,
             nonce: stored.nonce.map(Nonce::new),
         })
     }
@@ -146,6 +172,15 @@ pub(crate) mod tests {
     use super::*;
 
     pub(crate) fn sample() -> Session {
+        let mut access = TokenCache::default();
+        access.insert(
+            TokenKey::default(),
+            CachedToken { token: AccessToken::new("AT-secret".into()), expires_at: Some(1_900_000_000), scope: None },
+        );
+        access.insert(
+            TokenKey::new(Some("https://api.example.com"), None),
+            CachedToken { token: AccessToken::new("API-AT-secret".into()), expires_at: Some(1_900_000_000), scope: None },
+        );
         Session {
             issuer: "https://t.logto.app/oidc".into(),
             client_id: "app1".into(),
@@ -158,62 +193,90 @@ pub(crate) mod tests {
                 identities: vec!["amazon".into()],
             },
             tokens: Tokens {
-                access_token: AccessToken::new("AT-secret".into()),
-                access_expires_at: Some(1_900_000_000),
                 refresh_token: Some(RefreshToken::new("RT-secret".into())),
                 id_token: RawIdToken::new("IDT-secret".into()),
                 scope: Some("openid offline_access".into()),
             },
+            access,
             nonce: Some(Nonce::new("N-secret".into())),
         }
     }
 
     #[test]
-    fn round_trips() {
+    fn round_trips_and_keeps_only_the_default_access_token() {
         let session = sample();
-        let back = Session::decode(&session.encode(), "https://t.logto.app/oidc", "app1").unwrap();
+        let text = session.encode().unwrap();
+        assert!(!text.contains("API-AT-secret"), "resource tokens live in memory only");
+        let back = Session::decode(&text, "https://t.logto.app/oidc", "app1").unwrap();
         assert_eq!(back.user, session.user);
-        assert_eq!(back.tokens.access_token.secret(), "AT-secret");
+        assert_eq!(back.default_access_token().unwrap().secret(), "AT-secret");
+        assert_eq!(back.access.get(&TokenKey::default()).unwrap().expires_at, Some(1_900_000_000));
         assert_eq!(back.tokens.refresh_token.unwrap().secret(), "RT-secret");
         assert_eq!(back.tokens.id_token.secret(), "IDT-secret");
-        assert_eq!(back.tokens.access_expires_at, Some(1_900_000_000));
         assert_eq!(back.nonce.unwrap().secret(), "N-secret");
     }
 
     #[test]
     fn debug_never_shows_a_secret() {
         let text = format!("{:?}", sample());
-        for secret in ["AT-secret", "RT-secret", "IDT-secret", "N-secret"] {
+        for secret in ["AT-secret", "RT-secret", "IDT-secret", "N-secret", "API-AT-secret"] {
             assert!(!text.contains(secret), "{secret} leaked in {text}");
         }
         assert!(text.contains("alice@example.com"));
     }
 
+    /// Sizes as Logto issues them: an ES384 ID token with Logto's profile claims (about 900
+    /// characters), 43-character opaque access and refresh tokens, a long picture URL.
+    #[test]
+    fn a_realistic_logto_session_fits_the_smallest_keychain() {
+        let mut session = sample();
+        let claims = format!(
+            r#"{{"sub":"k3v9x2mq7pza","name":"Alexandra Example-Longname","picture":"https://lh3.googleusercontent.com/a/{pic}","username":"alexandra","email":"alexandra.example-longname@example.com","email_verified":true,"updated_at":1764140000000,"created_at":1764100000000,"nonce":"{n}","at_hash":"{h}","aud":"abcdefghijklmnopqrstu","exp":1764143600,"iat":1764140000,"iss":"https://abcdef.logto.app/oidc"}}"#,
+            pic = "x".repeat(120),
+            n = "n".repeat(43),
+            h = "h".repeat(22)
+        );
+        let b64 = |len: usize| "A".repeat(len.div_ceil(3) * 4);
+        let id_token = format!("{}.{}.{}", b64(90), b64(claims.len()), b64(96));
+        session.tokens.id_token = RawIdToken::new(id_token);
+        session.tokens.refresh_token = Some(RefreshToken::new("r".repeat(43)));
+        session.nonce = Some(Nonce::new("n".repeat(43)));
+        session.user.picture = Some(format!("https://lh3.googleusercontent.com/a/{}", "x".repeat(120)));
+        session.user.name = Some("Alexandra Example-Longname".into());
+        session.user.identities = vec!["amazon".into(), "google".into()];
+        let text = session.encode().expect("fits");
+        assert!(text.len() <= MAX_SECRET_BYTES, "{} bytes", text.len());
+        let back = Session::decode(&text, "https://t.logto.app/oidc", "app1").unwrap();
+        assert!(back.default_access_token().is_some(), "with room to spare the access token stays");
+    }
+
+    #[test]
+    fn an_oversized_session_drops_the_access_token_then_the_picture_never_the_refresh_token() {
+        let mut session = sample();
+        session.tokens.id_token = RawIdToken::new("i".repeat(2200));
+        session.user.picture = Some("p".repeat(300));
+        let text = session.encode().expect("still fits without the extras");
+        assert!(text.len() <= MAX_SECRET_BYTES);
+        let back = Session::decode(&text, "https://t.logto.app/oidc", "app1").unwrap();
+        assert!(back.default_access_token().is_none());
+        assert!(back.user.picture.is_none());
+        assert_eq!(back.tokens.refresh_token.unwrap().secret(), "RT-secret");
+        session.tokens.id_token = RawIdToken::new("i".repeat(3000));
+        assert!(session.encode().is_none(), "what cannot fit is refused, not cut");
+    }
+
     #[test]
     fn garbage_and_other_tenants_are_refused_without_echo() {
-        for bad in [
-            "",
-            "{",
-            "null",
-            "{\"v\":2}",
-            "RT-secret",
-            "{\"v\":1,\"iss\":1}",
-        ] {
+        for bad in ["", "{", "null", "{\"v\":2}", "RT-secret", "{\"v\":1,\"iss\":1}"] {
             let err = Session::decode(bad, "https://t.logto.app/oidc", "app1").unwrap_err();
             assert_eq!(err, DecodeError::Unreadable, "{bad}");
             assert!(!err.to_string().contains("RT-secret"));
         }
-        let text = sample().encode();
-        assert_eq!(
-            Session::decode(&text, "https://other/oidc", "app1").unwrap_err(),
-            DecodeError::OtherTenant
-        );
-        assert_eq!(
-            Session::decode(&text, "https://t.logto.app/oidc", "app2").unwrap_err(),
-            DecodeError::OtherTenant
-        );
+        let text = sample().encode().unwrap();
+        assert_eq!(Session::decode(&text, "https://other/oidc", "app1").unwrap_err(), DecodeError::OtherTenant);
+        assert_eq!(Session::decode(&text, "https://t.logto.app/oidc", "app2").unwrap_err(), DecodeError::OtherTenant);
         let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
-        value["at"] = serde_json::json!("");
+        value["idt"] = serde_json::json!("");
         assert!(Session::decode(&value.to_string(), "https://t.logto.app/oidc", "app1").is_err());
     }
 }

@@ -1,0 +1,165 @@
+//! Access tokens in memory: one per (API resource, organization), each with its expiry, and the
+//! rule for when one is too old to hand out. Time comes from a [`Clock`] so the rule can be tested
+//! with tokio's paused clock instead of sleeps.
+
+use std::collections::HashMap;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use openidconnect::AccessToken;
+
+/// Refresh this long before a token expires, so a token handed out still has time to be used.
+pub const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+
+/// Which access token: the default one (userinfo), one for an API resource (RFC 8707), or an
+/// organization token (Logto's `organization_id`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct TokenKey {
+    pub resource: Option<String>,
+    pub organization: Option<String>,
+}
+
+impl TokenKey {
+    pub fn new(resource: Option<&str>, organization: Option<&str>) -> Self {
+        let clean = |s: Option<&str>| s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
+        TokenKey { resource: clean(resource), organization: clean(organization) }
+    }
+
+    pub fn is_default(&self) -> bool {
+        self.resource.is_none() && self.organization.is_none()
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct CachedToken {
+    pub token: AccessToken,
+    /// Seconds since the Unix epoch; `None` when the provider gave no `expires_in`.
+    pub expires_at: Option<u64>,
+    pub scope: Option<String>,
+}
+
+impl CachedToken {
+    /// Fresh enough to hand out at `now`: more than [`EXPIRY_MARGIN`] left. A token without an
+    /// expiry is taken as good; the API will say otherwise.
+    pub fn is_fresh(&self, now: u64) -> bool {
+        match self.expires_at {
+            Some(at) => at > now.saturating_add(EXPIRY_MARGIN.as_secs()),
+            None => true,
+        }
+    }
+}
+
+/// The access tokens of one session.
+#[derive(Debug, Clone, Default)]
+pub struct TokenCache {
+    tokens: HashMap<TokenKey, CachedToken>,
+}
+
+impl TokenCache {
+    pub fn fresh(&self, key: &TokenKey, now: u64) -> Option<&CachedToken> {
+        self.tokens.get(key).filter(|t| t.is_fresh(now))
+    }
+    pub fn get(&self, key: &TokenKey) -> Option<&CachedToken> {
+        self.tokens.get(key)
+    }
+    pub fn insert(&mut self, key: TokenKey, token: CachedToken) {
+        self.tokens.insert(key, token);
+    }
+}
+
+/// Where "now" comes from: the wall clock in the app (token expiries are wall-clock times, and a
+/// laptop's sleep must count), tokio's clock in tests.
+#[derive(Debug, Clone, Copy)]
+pub enum Clock {
+    System,
+    /// Wall time at `origin`, advanced by tokio's (pausable) clock.
+    Tokio { wall_at_origin: u64, origin: tokio::time::Instant },
+}
+
+impl Clock {
+    /// A clock that follows tokio's time from the current wall time.
+    pub fn tokio() -> Self {
+        Clock::Tokio { wall_at_origin: system_now(), origin: tokio::time::Instant::now() }
+    }
+
+    pub fn now(&self) -> u64 {
+        match self {
+            Clock::System => system_now(),
+            Clock::Tokio { wall_at_origin, origin } => {
+                wall_at_origin.saturating_add(origin.elapsed().as_secs())
+            }
+        }
+    }
+}
+
+/// The payload of a JWT, decoded but not verified: for showing the claims of a token this app
+/// already validated (an ID token) or that is meant for an API (an access token). `None` for an
+/// opaque token.
+pub fn jwt_claims(token: &str) -> Option<serde_json::Value> {
+    use base64::Engine;
+    let mut parts = token.split('.');
+    let (_, payload, _) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
+    serde_json::from_slice::<serde_json::Value>(&bytes).ok().filter(|v| v.is_object())
+}
+
+fn system_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn token(expires_at: Option<u64>) -> CachedToken {
+        CachedToken { token: AccessToken::new("t".into()), expires_at, scope: None }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_token_is_refreshed_a_margin_before_it_expires() {
+        let clock = Clock::tokio();
+        let mut cache = TokenCache::default();
+        let key = TokenKey::new(Some("https://api.example.com"), None);
+        cache.insert(key.clone(), token(Some(clock.now() + 120)));
+
+        tokio::time::advance(Duration::from_secs(59)).await;
+        assert!(cache.fresh(&key, clock.now()).is_some(), "61 s left is more than the margin");
+        tokio::time::advance(Duration::from_secs(1)).await;
+        assert!(cache.fresh(&key, clock.now()).is_none(), "60 s left is within the margin");
+        tokio::time::advance(Duration::from_secs(3600)).await;
+        assert!(cache.fresh(&key, clock.now()).is_none());
+        assert!(cache.get(&key).is_some(), "a stale token is kept until replaced");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn tokens_are_kept_per_resource_and_organization() {
+        let clock = Clock::tokio();
+        let mut cache = TokenCache::default();
+        let api = TokenKey::new(Some("https://api.example.com"), None);
+        let org = TokenKey::new(None, Some("org-1"));
+        cache.insert(api.clone(), token(Some(clock.now() + 3600)));
+        assert!(cache.fresh(&api, clock.now()).is_some());
+        assert!(cache.fresh(&org, clock.now()).is_none());
+        assert!(cache.fresh(&TokenKey::default(), clock.now()).is_none());
+        assert!(TokenKey::new(Some(" "), Some("")).is_default());
+    }
+
+    #[test]
+    fn jwt_claims_reads_a_payload_and_rejects_the_rest() {
+        // {"aud":"https://api.example.com","scope":"read"}
+        let jwt = "eyJhbGciOiJFUzM4NCJ9.eyJhdWQiOiJodHRwczovL2FwaS5leGFtcGxlLmNvbSIsInNjb3BlIjoicmVhZCJ9.c2ln";
+        let claims = jwt_claims(jwt).unwrap();
+        assert_eq!(claims["aud"], "https://api.example.com");
+        assert_eq!(jwt_claims("opaque-token-43-chars"), None);
+        assert_eq!(jwt_claims("a.b"), None);
+        assert_eq!(jwt_claims("a.!!!.c"), None);
+        assert_eq!(jwt_claims("a.b.c.d"), None);
+    }
+
+    #[test]
+    fn a_token_without_expiry_is_taken_as_fresh() {
+        assert!(token(None).is_fresh(u64::MAX));
+    }
+}

@@ -1,0 +1,233 @@
+//! Tokens that stay valid and safe, against the provider (with Logto's rotation and 3-second
+//! reuse window): refresh on expiry, one refresh at a time across many callers and resources, a
+//! stolen refresh token, a provider that fails or is down, a restart mid-session, and
+//! organization tokens.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use logto_desktop::auth::error::AuthError;
+use logto_desktop::auth::tokens::jwt_claims;
+use logto_desktop::auth::{AuthService, Config, KeyringStore, SignInMethod};
+
+use crate::core_flow::{finish, Harness};
+use crate::support::chrome::{channel_browser, Chrome};
+use crate::support::idp::Idp;
+use crate::support::nothing_listens_on;
+
+const RESOURCES: [&str; 3] = ["https://one.api.test", "https://two.api.test", "https://three.api.test"];
+
+/// Signs alice in against a provider started with `env`, with the config tweaked by `tweak`.
+async fn signed_in(env: &[(&str, &str)], tweak: impl FnOnce(&mut Config)) -> Harness {
+    let mut h = Harness::with_config(Idp::start_with(env), tweak);
+    let chrome = Chrome::start().await;
+    let task = h.start(SignInMethod::Logto);
+    let url = h.next_url().await;
+    let alice = h.idp.alice().clone();
+    chrome.sign_in_with_password(url.as_str(), &alice.username, &alice.password).await;
+    chrome.landed_on("ok").await;
+    finish(task).await.expect("sign-in succeeds");
+    chrome.stop().await;
+    h
+}
+
+#[derive(Debug, serde::Deserialize)]
+struct Stats {
+    refresh_requests: u32,
+    max_in_flight: u32,
+}
+
+async fn stats(h: &Harness) -> Stats {
+    reqwest::get(format!("{}/test/stats", h.idp.info.endpoint))
+        .await
+        .expect("provider stats")
+        .json()
+        .await
+        .expect("stats JSON")
+}
+
+fn refresh_secret(h: &Harness) -> String {
+    h.stored()
+        .and_then(|s| s.tokens.refresh_token.map(|t| t.secret().clone()))
+        .expect("a stored refresh token")
+}
+
+fn audience(token: &logto_desktop::auth::tokens::CachedToken) -> serde_json::Value {
+    jwt_claims(token.token.secret()).map(|c| c["aud"].clone()).unwrap_or_default()
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_access_token_near_expiry_is_refreshed_and_the_rotated_refresh_token_stored() {
+    // 62 s lifetime: fresh for the first second or two, then inside the 60 s margin.
+    let h = signed_in(&[("IDP_ACCESS_TOKEN_TTL", "62"), ("IDP_TEST_HOOKS", "1")], |_| {}).await;
+    let first_refresh = refresh_secret(&h);
+    let first = h.service.get_access_token(None, None).await.expect("the cached token");
+    assert_eq!(stats(&h).await.refresh_requests, 0, "a fresh token needs no refresh");
+
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    let second = h.service.get_access_token(None, None).await.expect("a refreshed token");
+    assert_ne!(first.token.secret(), second.token.secret());
+    assert_eq!(stats(&h).await.refresh_requests, 1);
+    let stored = h.stored().expect("still stored");
+    assert_ne!(refresh_secret(&h), first_refresh, "the rotated refresh token is in the keychain");
+    assert_eq!(stored.default_access_token().map(|t| t.secret().clone()), Some(second.token.secret().clone()));
+
+    // The refreshed ID token was validated and is the one now kept.
+    let claims = h.service.get_id_token_claims().await.expect("claims");
+    assert_eq!(claims["sub"].as_str(), Some(stored.user.sub.as_str()));
+    assert!(claims.get("nonce").is_none(), "the nonce is not handed out");
+    let info = h.service.fetch_user_info().await.expect("userinfo with the new token");
+    assert_eq!(info["email"], h.idp.alice().email.as_str());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn twenty_concurrent_callers_across_three_resources_cause_one_refresh_at_a_time() {
+    let resources = RESOURCES.join(",");
+    let h = signed_in(&[("IDP_RESOURCES", &resources), ("IDP_TEST_HOOKS", "1")], |c| {
+        c.resources = RESOURCES.iter().map(|r| r.to_string()).collect();
+    })
+    .await;
+    let mut calls = Vec::new();
+    for i in 0..20 {
+        let service = h.service.clone();
+        let resource = RESOURCES[i % 3];
+        calls.push(tokio::spawn(async move {
+            (resource, service.get_access_token(Some(resource), None).await)
+        }));
+    }
+    for call in calls {
+        let (resource, result) = call.await.expect("the task ran");
+        let token = result.unwrap_or_else(|e| panic!("{resource}: {e}"));
+        assert_eq!(audience(&token), resource, "a JWT for {resource}");
+    }
+    let stats = stats(&h).await;
+    assert_eq!(stats.max_in_flight, 1, "never two token requests at once");
+    assert_eq!(stats.refresh_requests, 3, "one refresh per resource, the others waited for it");
+
+    // The session survived all that rotation: the stored refresh token still works.
+    assert!(h.service.is_authenticated().await);
+    h.service.fetch_user_info().await.expect("the session is alive");
+    let restarted = AuthService::new(
+        h.service.config().clone(),
+        h.store.clone(),
+        Arc::new(channel_browser().0),
+    )
+    .expect("a second service");
+    restarted.restore().await.expect("restore").expect("a stored user");
+    let again = restarted.get_access_token(Some(RESOURCES[0]), None).await.expect("refresh with the stored token");
+    assert_eq!(audience(&again), RESOURCES[0]);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_stolen_refresh_token_reused_after_the_window_ends_the_session_cleanly() {
+    let resources = RESOURCES[..2].join(",");
+    let h = signed_in(&[("IDP_RESOURCES", &resources), ("IDP_REFRESH_REUSE_SECONDS", "1")], |c| {
+        c.resources = RESOURCES[..2].iter().map(|r| r.to_string()).collect();
+    })
+    .await;
+    let stolen = refresh_secret(&h);
+    h.service.get_access_token(Some(RESOURCES[0]), None).await.expect("the app refreshes (rotation)");
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+
+    // The thief replays the old refresh token after the reuse window: Logto revokes the grant.
+    let replay = reqwest::Client::new()
+        .post(h.idp.token_endpoint())
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", stolen.as_str()),
+            ("client_id", h.idp.info.app_id.as_str()),
+        ])
+        .send()
+        .await
+        .expect("token endpoint");
+    assert_eq!(replay.status(), 400);
+
+    let ended = h.service.get_access_token(Some(RESOURCES[1]), None).await;
+    match ended {
+        Err(e @ AuthError::SessionEnded(_)) => {
+            assert_eq!(e.code(), "session.ended");
+            assert!(e.to_string().contains("revoked"), "{e}");
+            assert!(e.to_string().contains("sign in again"), "{e}");
+        }
+        other => panic!("expected the session to end, got {other:?}"),
+    }
+    assert!(!h.service.is_authenticated().await);
+    assert!(h.stored().is_none(), "the keychain entry is gone");
+    assert!(matches!(h.service.get_access_token(None, None).await, Err(AuthError::NotSignedIn)));
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_failing_or_unreachable_provider_during_refresh_keeps_the_session() {
+    let h = signed_in(&[("IDP_TEST_HOOKS", "1")], |c| {
+        c.resources = vec!["https://api.example.test".into()];
+    })
+    .await;
+    let before = refresh_secret(&h);
+
+    // A 503 from the token endpoint: an error that says Logto could not be reached, and nothing lost.
+    let client = reqwest::Client::new();
+    client
+        .post(format!("{}/test/fail-token", h.idp.info.endpoint))
+        .form(&[("count", "1")])
+        .send()
+        .await
+        .expect("arming the failure");
+    let failed = h.service.get_access_token(Some("https://api.example.test"), None).await;
+    assert!(matches!(&failed, Err(e) if e.code() == "network.unreachable"), "{failed:?}");
+    assert!(h.service.is_authenticated().await);
+    assert_eq!(refresh_secret(&h), before, "the stored tokens are untouched");
+
+    // The next call tries again and succeeds.
+    let token = h.service.get_access_token(Some("https://api.example.test"), None).await.expect("retry");
+    assert_eq!(audience(&token), "https://api.example.test");
+    let rotated = refresh_secret(&h);
+
+    // The provider goes away entirely.
+    let Harness { mut idp, service, store, urls } = h;
+    let port = url::Url::parse(&idp.info.endpoint).ok().and_then(|u| u.port()).expect("port");
+    idp.stop();
+    assert!(nothing_listens_on(port).await);
+    let failed = service.get_organization_token("org-acme").await;
+    assert!(matches!(&failed, Err(e) if e.code() == "network.unreachable"), "{failed:?}");
+    assert!(service.is_authenticated().await, "still signed in");
+    let h = Harness { idp, service, store, urls };
+    assert_eq!(refresh_secret(&h), rotated, "the stored refresh token is untouched");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_restart_mid_session_resumes_with_the_rotated_refresh_token() {
+    let h = signed_in(&[("IDP_REFRESH_REUSE_SECONDS", "1")], |c| {
+        c.resources = vec!["https://api.example.test".into()];
+    })
+    .await;
+    let original = refresh_secret(&h);
+    h.service.get_access_token(Some("https://api.example.test"), None).await.expect("refresh");
+    let rotated = refresh_secret(&h);
+    assert_ne!(original, rotated);
+
+    // A new service with nothing in memory, as after a restart, reading the same keychain entry.
+    let config = h.service.config().clone();
+    let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
+    let restarted = AuthService::new(config, store, Arc::new(channel_browser().0)).expect("service");
+    restarted.restore().await.expect("restore").expect("a stored user");
+    // Past the reuse window, the original token would now revoke the grant: only the rotated one works.
+    tokio::time::sleep(Duration::from_millis(1600)).await;
+    let token = restarted
+        .get_access_token(Some("https://api.example.test"), None)
+        .await
+        .expect("the restarted app refreshes with the rotated token");
+    assert_eq!(audience(&token), "https://api.example.test");
+    restarted.fetch_user_info().await.expect("the grant is alive");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn organization_tokens_come_from_a_refresh_with_organization_id() {
+    let h = signed_in(&[], |c| c.scopes = vec!["urn:logto:scope:organizations".into()]).await;
+    let token = h.service.get_organization_token("org-acme").await.expect("an organization token");
+    assert_eq!(audience(&token), "urn:logto:organization:org-acme");
+    let refused = h.service.get_organization_token("org-not-mine").await;
+    assert!(matches!(&refused, Err(e) if e.code() == "provider.refused"), "{refused:?}");
+    assert!(h.service.is_authenticated().await, "a refused organization does not end the session");
+    let again = h.service.get_organization_token("org-globex").await.expect("another organization");
+    assert_eq!(audience(&again), "urn:logto:organization:org-globex");
+}
