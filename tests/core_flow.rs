@@ -483,3 +483,44 @@ async fn a_corrupt_keychain_entry_is_removed_and_reported() {
     assert_eq!(h.store.load().expect("keychain"), None);
     assert_eq!(h.service.restore().await.expect("nothing stored now"), None);
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn without_a_secret_service_the_app_says_so_and_writes_nothing_elsewhere() {
+    let home = tempfile::tempdir().expect("a home folder");
+    let out = Command::new(env!("CARGO_BIN_EXE_logto-desktop"))
+        .arg("--status")
+        .env("LOGTO_ENDPOINT", "http://127.0.0.1:9")
+        .env("LOGTO_APP_ID", "no-keychain-app")
+        // No session bus at all: no Secret Service can answer.
+        .env("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus")
+        .env("HOME", home.path())
+        .env("XDG_CONFIG_HOME", home.path().join("config"))
+        .env("XDG_DATA_HOME", home.path().join("data"))
+        .output()
+        .expect("running logto-desktop --status");
+    assert!(!out.status.success());
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let shown: serde_json::Value = serde_json::from_str(&stdout).expect("--status prints JSON");
+    assert_eq!(shown["code"], "keychain.unavailable", "{stdout}");
+    assert!(
+        shown["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("keychain")),
+        "{stdout}"
+    );
+    let written: Vec<_> = walk(home.path());
+    assert!(written.is_empty(), "no file fallback: {written:?}");
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(walk(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
