@@ -18,8 +18,8 @@ use super::exchange::exchange_code;
 use super::http::{self, Http};
 use super::loopback::{Expectation, Loopback};
 use super::pages::Language;
-use super::session::{Session, User};
 use super::refresh::refresh;
+use super::session::{Session, User};
 use super::store::TokenStore;
 use super::tokens::{CachedToken, Clock, TokenKey};
 
@@ -122,11 +122,7 @@ impl AuthService {
     /// Reads the stored session, with no network. A stored secret that cannot be read is removed
     /// and reported as [`AuthError::CorruptSession`].
     pub async fn restore(&self) -> Result<Option<User>, AuthError> {
-        let store = self.store.clone();
-        let stored = tokio::task::spawn_blocking(move || store.load())
-            .await
-            .map_err(|_| AuthError::Keychain("the keychain task failed".into()))?;
-        let text = match stored {
+        let text = match self.store_op(|store| store.load()).await {
             Ok(Some(text)) => text,
             Ok(None) => return Ok(None),
             Err(AuthError::CorruptSession) => return Err(self.discard_corrupt().await),
@@ -144,11 +140,9 @@ impl AuthService {
 
     async fn discard_corrupt(&self) -> AuthError {
         tracing::warn!("the stored session could not be read; removing it");
-        let store = self.store.clone();
-        match tokio::task::spawn_blocking(move || store.delete()).await {
-            Ok(Ok(())) => AuthError::CorruptSession,
-            Ok(Err(e)) => e,
-            Err(_) => AuthError::Keychain("the keychain task failed".into()),
+        match self.store_op(|store| store.delete()).await {
+            Ok(()) => AuthError::CorruptSession,
+            Err(e) => e,
         }
     }
 
@@ -196,12 +190,10 @@ impl AuthService {
             "waiting for the browser on the loopback redirect"
         );
 
-        let browser = self.browser.clone();
-        let open_url = url.clone();
-        let browser_error = tokio::task::spawn_blocking(move || browser.open(&open_url))
-            .await
-            .map_err(|_| AuthError::Browser("the browser task failed".into()))?
-            .err();
+        let browser_error = self.open_browser(&url).await.err().map(|e| match e {
+            AuthError::Browser(why) => why,
+            other => other.to_string(),
+        });
         if let Some(e) = &browser_error {
             tracing::warn!(error = %e, "the browser could not be opened");
         }
@@ -248,13 +240,10 @@ impl AuthService {
     }
 
     async fn save(&self, session: &Session) -> Result<(), AuthError> {
-        let store = self.store.clone();
         let text = session.encode().ok_or_else(|| {
             AuthError::Keychain("the session is larger than a keychain entry can hold".into())
         })?;
-        tokio::task::spawn_blocking(move || store.save(&text))
-            .await
-            .map_err(|_| AuthError::Keychain("the keychain task failed".into()))?
+        self.store_op(move |store| store.save(&text)).await
     }
 
     fn begin_attempt(&self) -> (u64, watch::Receiver<bool>) {
@@ -317,11 +306,7 @@ impl AuthService {
     /// Opens the sign-in in progress in the browser once more ("Open the browser again").
     pub async fn open_browser_again(&self) -> Result<(), AuthError> {
         let url = self.sign_in_link().ok_or(AuthError::Cancelled)?;
-        let browser = self.browser.clone();
-        tokio::task::spawn_blocking(move || browser.open(&url))
-            .await
-            .map_err(|_| AuthError::Browser("the browser task failed".into()))?
-            .map_err(AuthError::Browser)
+        self.open_browser(&url).await
     }
 
     pub fn is_signing_in(&self) -> bool {
@@ -341,15 +326,7 @@ impl AuthService {
         self.unsaved.store(false, Ordering::SeqCst);
         let session = match self.session.lock().await.take() {
             Some(session) => Some(session),
-            None => {
-                let store = self.store.clone();
-                match tokio::task::spawn_blocking(move || store.load()).await {
-                    Ok(Ok(Some(text))) => {
-                        Session::decode(&text, &self.config.issuer(), &self.config.app_id).ok()
-                    }
-                    _ => None,
-                }
-            }
+            None => self.load_stored().await.ok().flatten(),
         };
         let mut report = SignOutReport::default();
         let provider = match &session {
@@ -376,18 +353,13 @@ impl AuthService {
                 }
             }
         }
-        let store = self.store.clone();
-        tokio::task::spawn_blocking(move || store.delete())
-            .await
-            .map_err(|_| AuthError::Keychain("the keychain task failed".into()))??;
+        self.store_op(|store| store.delete()).await?;
 
         if let (Some(_), Some(provider), true) =
             (&session, &provider, self.config.end_browser_session)
         {
             if let Some(url) = self.end_session_url(provider) {
-                let browser = self.browser.clone();
-                let opened = tokio::task::spawn_blocking(move || browser.open(&url)).await;
-                report.browser_session_ended = matches!(opened, Ok(Ok(())));
+                report.browser_session_ended = self.open_browser(&url).await.is_ok();
             }
         }
         tracing::info!(revoked = report.revoked, "signed out");
@@ -474,7 +446,10 @@ impl AuthService {
     }
 
     /// Logto's organization token: [`Self::get_access_token`] with `organization_id`.
-    pub async fn get_organization_token(&self, organization_id: &str) -> Result<CachedToken, AuthError> {
+    pub async fn get_organization_token(
+        &self,
+        organization_id: &str,
+    ) -> Result<CachedToken, AuthError> {
         self.get_access_token(None, Some(organization_id)).await
     }
 
@@ -489,7 +464,12 @@ impl AuthService {
 
     /// The refresh itself; the caller holds `refresh_lock`.
     async fn refresh_locked(&self, key: &TokenKey) -> Result<CachedToken, AuthError> {
-        let mut session = self.session.lock().await.clone().ok_or(AuthError::NotSignedIn)?;
+        let mut session = self
+            .session
+            .lock()
+            .await
+            .clone()
+            .ok_or(AuthError::NotSignedIn)?;
         if self.unsaved.load(Ordering::SeqCst) {
             self.save(&session).await?;
             self.unsaved.store(false, Ordering::SeqCst);
@@ -510,14 +490,28 @@ impl AuthService {
             }
             Ok(_) => {
                 self.end_session().await;
-                return Err(AuthError::SessionEnded("you signed out in another window".into()));
+                return Err(AuthError::SessionEnded(
+                    "you signed out in another window".into(),
+                ));
             }
             // The keychain could not be read; the session in memory is still good to try.
-            Err(e) => tracing::warn!(code = e.code(), "could not re-read the keychain before refreshing"),
+            Err(e) => tracing::warn!(
+                code = e.code(),
+                "could not re-read the keychain before refreshing"
+            ),
         }
         let provider = self.provider().await?;
         tracing::debug!(resource = ?key.resource, organization = ?key.organization, "refreshing");
-        match refresh(&self.http, &provider, &self.config, &session, key, self.clock.now()).await {
+        match refresh(
+            &self.http,
+            &provider,
+            &self.config,
+            &session,
+            key,
+            self.clock.now(),
+        )
+        .await
+        {
             Ok(refreshed) => {
                 if let Some(rt) = refreshed.refresh_token {
                     session.tokens.refresh_token = Some(rt);
@@ -538,11 +532,15 @@ impl AuthService {
                 tracing::info!("the refresh token was refused (invalid_grant); ending the session");
                 self.end_session().await;
                 Err(AuthError::SessionEnded(
-                    "Logto no longer accepts it (it was revoked, expired, or used elsewhere)".into(),
+                    "Logto no longer accepts it (it was revoked, expired, or used elsewhere)"
+                        .into(),
                 ))
             }
             Err(e @ AuthError::SessionEnded(_)) => {
-                tracing::info!(code = e.code(), "the refreshed tokens do not match the session; ending it");
+                tracing::info!(
+                    code = e.code(),
+                    "the refreshed tokens do not match the session; ending it"
+                );
                 self.end_session().await;
                 Err(e)
             }
@@ -553,11 +551,30 @@ impl AuthService {
         }
     }
 
-    async fn load_stored(&self) -> Result<Option<Session>, AuthError> {
+    /// Runs a keychain call off the async threads: D-Bus, Keychain Services and Credential
+    /// Manager all block.
+    async fn store_op<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&dyn TokenStore) -> Result<T, AuthError> + Send + 'static,
+    ) -> Result<T, AuthError> {
         let store = self.store.clone();
-        let text = tokio::task::spawn_blocking(move || store.load())
+        tokio::task::spawn_blocking(move || op(store.as_ref()))
             .await
-            .map_err(|_| AuthError::Keychain("the keychain task failed".into()))??;
+            .map_err(|_| AuthError::Keychain("the keychain task failed".into()))?
+    }
+
+    /// Opens a URL in the system browser, off the async threads (`xdg-open` is a process).
+    async fn open_browser(&self, url: &Url) -> Result<(), AuthError> {
+        let browser = self.browser.clone();
+        let url = url.clone();
+        tokio::task::spawn_blocking(move || browser.open(&url))
+            .await
+            .map_err(|_| AuthError::Browser("the browser task failed".into()))?
+            .map_err(AuthError::Browser)
+    }
+
+    async fn load_stored(&self) -> Result<Option<Session>, AuthError> {
+        let text = self.store_op(|store| store.load()).await?;
         Ok(text.and_then(|t| Session::decode(&t, &self.config.issuer(), &self.config.app_id).ok()))
     }
 
@@ -566,9 +583,11 @@ impl AuthService {
     async fn end_session(&self) {
         *self.session.lock().await = None;
         self.unsaved.store(false, Ordering::SeqCst);
-        let store = self.store.clone();
-        if let Ok(Err(e)) = tokio::task::spawn_blocking(move || store.delete()).await {
-            tracing::warn!(code = e.code(), "could not remove the ended session from the keychain");
+        if let Err(e) = self.store_op(|store| store.delete()).await {
+            tracing::warn!(
+                code = e.code(),
+                "could not remove the ended session from the keychain"
+            );
         }
     }
 
