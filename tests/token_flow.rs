@@ -15,7 +15,11 @@ use crate::support::chrome::{channel_browser, Chrome};
 use crate::support::idp::Idp;
 use crate::support::nothing_listens_on;
 
-const RESOURCES: [&str; 3] = ["https://one.api.test", "https://two.api.test", "https://three.api.test"];
+const RESOURCES: [&str; 3] = [
+    "https://one.api.test",
+    "https://two.api.test",
+    "https://three.api.test",
+];
 
 /// Signs alice in against a provider started with `env`, with the config tweaked by `tweak`.
 async fn signed_in(env: &[(&str, &str)], tweak: impl FnOnce(&mut Config)) -> Harness {
@@ -24,7 +28,9 @@ async fn signed_in(env: &[(&str, &str)], tweak: impl FnOnce(&mut Config)) -> Har
     let task = h.start(SignInMethod::Logto);
     let url = h.next_url().await;
     let alice = h.idp.alice().clone();
-    chrome.sign_in_with_password(url.as_str(), &alice.username, &alice.password).await;
+    chrome
+        .sign_in_with_password(url.as_str(), &alice.username, &alice.password)
+        .await;
     chrome.landed_on("ok").await;
     finish(task).await.expect("sign-in succeeds");
     chrome.stop().await;
@@ -53,46 +59,81 @@ fn refresh_secret(h: &Harness) -> String {
 }
 
 fn audience(token: &logto_desktop::auth::tokens::CachedToken) -> serde_json::Value {
-    jwt_claims(token.token.secret()).map(|c| c["aud"].clone()).unwrap_or_default()
+    jwt_claims(token.token.secret())
+        .map(|c| c["aud"].clone())
+        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn an_access_token_near_expiry_is_refreshed_and_the_rotated_refresh_token_stored() {
     // 62 s lifetime: fresh for the first second or two, then inside the 60 s margin.
-    let h = signed_in(&[("IDP_ACCESS_TOKEN_TTL", "62"), ("IDP_TEST_HOOKS", "1")], |_| {}).await;
+    let h = signed_in(
+        &[("IDP_ACCESS_TOKEN_TTL", "62"), ("IDP_TEST_HOOKS", "1")],
+        |_| {},
+    )
+    .await;
     let first_refresh = refresh_secret(&h);
-    let first = h.service.get_access_token(None, None).await.expect("the cached token");
-    assert_eq!(stats(&h).await.refresh_requests, 0, "a fresh token needs no refresh");
+    let first = h
+        .service
+        .get_access_token(None, None)
+        .await
+        .expect("the cached token");
+    assert_eq!(
+        stats(&h).await.refresh_requests,
+        0,
+        "a fresh token needs no refresh"
+    );
 
     tokio::time::sleep(Duration::from_millis(2100)).await;
-    let second = h.service.get_access_token(None, None).await.expect("a refreshed token");
+    let second = h
+        .service
+        .get_access_token(None, None)
+        .await
+        .expect("a refreshed token");
     assert_ne!(first.token.secret(), second.token.secret());
     assert_eq!(stats(&h).await.refresh_requests, 1);
     let stored = h.stored().expect("still stored");
-    assert_ne!(refresh_secret(&h), first_refresh, "the rotated refresh token is in the keychain");
-    assert_eq!(stored.default_access_token().map(|t| t.secret().clone()), Some(second.token.secret().clone()));
+    assert_ne!(
+        refresh_secret(&h),
+        first_refresh,
+        "the rotated refresh token is in the keychain"
+    );
+    assert_eq!(
+        stored.default_access_token().map(|t| t.secret().clone()),
+        Some(second.token.secret().clone())
+    );
 
     // The refreshed ID token was validated and is the one now kept.
     let claims = h.service.get_id_token_claims().await.expect("claims");
     assert_eq!(claims["sub"].as_str(), Some(stored.user.sub.as_str()));
     assert!(claims.get("nonce").is_none(), "the nonce is not handed out");
-    let info = h.service.fetch_user_info().await.expect("userinfo with the new token");
+    let info = h
+        .service
+        .fetch_user_info()
+        .await
+        .expect("userinfo with the new token");
     assert_eq!(info["email"], h.idp.alice().email.as_str());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn twenty_concurrent_callers_across_three_resources_cause_one_refresh_at_a_time() {
     let resources = RESOURCES.join(",");
-    let h = signed_in(&[("IDP_RESOURCES", &resources), ("IDP_TEST_HOOKS", "1")], |c| {
-        c.resources = RESOURCES.iter().map(|r| r.to_string()).collect();
-    })
+    let h = signed_in(
+        &[("IDP_RESOURCES", &resources), ("IDP_TEST_HOOKS", "1")],
+        |c| {
+            c.resources = RESOURCES.iter().map(|r| r.to_string()).collect();
+        },
+    )
     .await;
     let mut calls = Vec::new();
     for i in 0..20 {
         let service = h.service.clone();
         let resource = RESOURCES[i % 3];
         calls.push(tokio::spawn(async move {
-            (resource, service.get_access_token(Some(resource), None).await)
+            (
+                resource,
+                service.get_access_token(Some(resource), None).await,
+            )
         }));
     }
     for call in calls {
@@ -102,31 +143,53 @@ async fn twenty_concurrent_callers_across_three_resources_cause_one_refresh_at_a
     }
     let stats = stats(&h).await;
     assert_eq!(stats.max_in_flight, 1, "never two token requests at once");
-    assert_eq!(stats.refresh_requests, 3, "one refresh per resource, the others waited for it");
+    assert_eq!(
+        stats.refresh_requests, 3,
+        "one refresh per resource, the others waited for it"
+    );
 
     // The session survived all that rotation: the stored refresh token still works.
     assert!(h.service.is_authenticated().await);
-    h.service.fetch_user_info().await.expect("the session is alive");
+    h.service
+        .fetch_user_info()
+        .await
+        .expect("the session is alive");
     let restarted = AuthService::new(
         h.service.config().clone(),
         h.store.clone(),
         Arc::new(channel_browser().0),
     )
     .expect("a second service");
-    restarted.restore().await.expect("restore").expect("a stored user");
-    let again = restarted.get_access_token(Some(RESOURCES[0]), None).await.expect("refresh with the stored token");
+    restarted
+        .restore()
+        .await
+        .expect("restore")
+        .expect("a stored user");
+    let again = restarted
+        .get_access_token(Some(RESOURCES[0]), None)
+        .await
+        .expect("refresh with the stored token");
     assert_eq!(audience(&again), RESOURCES[0]);
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_stolen_refresh_token_reused_after_the_window_ends_the_session_cleanly() {
     let resources = RESOURCES[..2].join(",");
-    let h = signed_in(&[("IDP_RESOURCES", &resources), ("IDP_REFRESH_REUSE_SECONDS", "1")], |c| {
-        c.resources = RESOURCES[..2].iter().map(|r| r.to_string()).collect();
-    })
+    let h = signed_in(
+        &[
+            ("IDP_RESOURCES", &resources),
+            ("IDP_REFRESH_REUSE_SECONDS", "1"),
+        ],
+        |c| {
+            c.resources = RESOURCES[..2].iter().map(|r| r.to_string()).collect();
+        },
+    )
     .await;
     let stolen = refresh_secret(&h);
-    h.service.get_access_token(Some(RESOURCES[0]), None).await.expect("the app refreshes (rotation)");
+    h.service
+        .get_access_token(Some(RESOURCES[0]), None)
+        .await
+        .expect("the app refreshes (rotation)");
     tokio::time::sleep(Duration::from_millis(1600)).await;
 
     // The thief replays the old refresh token after the reuse window: Logto revokes the grant.
@@ -153,7 +216,10 @@ async fn a_stolen_refresh_token_reused_after_the_window_ends_the_session_cleanly
     }
     assert!(!h.service.is_authenticated().await);
     assert!(h.stored().is_none(), "the keychain entry is gone");
-    assert!(matches!(h.service.get_access_token(None, None).await, Err(AuthError::NotSignedIn)));
+    assert!(matches!(
+        h.service.get_access_token(None, None).await,
+        Err(AuthError::NotSignedIn)
+    ));
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -172,26 +238,60 @@ async fn a_failing_or_unreachable_provider_during_refresh_keeps_the_session() {
         .send()
         .await
         .expect("arming the failure");
-    let failed = h.service.get_access_token(Some("https://api.example.test"), None).await;
-    assert!(matches!(&failed, Err(e) if e.code() == "network.unreachable"), "{failed:?}");
+    let failed = h
+        .service
+        .get_access_token(Some("https://api.example.test"), None)
+        .await;
+    assert!(
+        matches!(&failed, Err(e) if e.code() == "network.unreachable"),
+        "{failed:?}"
+    );
     assert!(h.service.is_authenticated().await);
-    assert_eq!(refresh_secret(&h), before, "the stored tokens are untouched");
+    assert_eq!(
+        refresh_secret(&h),
+        before,
+        "the stored tokens are untouched"
+    );
 
     // The next call tries again and succeeds.
-    let token = h.service.get_access_token(Some("https://api.example.test"), None).await.expect("retry");
+    let token = h
+        .service
+        .get_access_token(Some("https://api.example.test"), None)
+        .await
+        .expect("retry");
     assert_eq!(audience(&token), "https://api.example.test");
     let rotated = refresh_secret(&h);
 
     // The provider goes away entirely.
-    let Harness { mut idp, service, store, urls } = h;
-    let port = url::Url::parse(&idp.info.endpoint).ok().and_then(|u| u.port()).expect("port");
+    let Harness {
+        mut idp,
+        service,
+        store,
+        urls,
+    } = h;
+    let port = url::Url::parse(&idp.info.endpoint)
+        .ok()
+        .and_then(|u| u.port())
+        .expect("port");
     idp.stop();
     assert!(nothing_listens_on(port).await);
     let failed = service.get_organization_token("org-acme").await;
-    assert!(matches!(&failed, Err(e) if e.code() == "network.unreachable"), "{failed:?}");
+    assert!(
+        matches!(&failed, Err(e) if e.code() == "network.unreachable"),
+        "{failed:?}"
+    );
     assert!(service.is_authenticated().await, "still signed in");
-    let h = Harness { idp, service, store, urls };
-    assert_eq!(refresh_secret(&h), rotated, "the stored refresh token is untouched");
+    let h = Harness {
+        idp,
+        service,
+        store,
+        urls,
+    };
+    assert_eq!(
+        refresh_secret(&h),
+        rotated,
+        "the stored refresh token is untouched"
+    );
 }
 
 #[tokio::test(flavor = "current_thread")]
@@ -201,15 +301,23 @@ async fn a_restart_mid_session_resumes_with_the_rotated_refresh_token() {
     })
     .await;
     let original = refresh_secret(&h);
-    h.service.get_access_token(Some("https://api.example.test"), None).await.expect("refresh");
+    h.service
+        .get_access_token(Some("https://api.example.test"), None)
+        .await
+        .expect("refresh");
     let rotated = refresh_secret(&h);
     assert_ne!(original, rotated);
 
     // A new service with nothing in memory, as after a restart, reading the same keychain entry.
     let config = h.service.config().clone();
     let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
-    let restarted = AuthService::new(config, store, Arc::new(channel_browser().0)).expect("service");
-    restarted.restore().await.expect("restore").expect("a stored user");
+    let restarted =
+        AuthService::new(config, store, Arc::new(channel_browser().0)).expect("service");
+    restarted
+        .restore()
+        .await
+        .expect("restore")
+        .expect("a stored user");
     // Past the reuse window, the original token would now revoke the grant: only the rotated one works.
     tokio::time::sleep(Duration::from_millis(1600)).await;
     let token = restarted
@@ -217,17 +325,37 @@ async fn a_restart_mid_session_resumes_with_the_rotated_refresh_token() {
         .await
         .expect("the restarted app refreshes with the rotated token");
     assert_eq!(audience(&token), "https://api.example.test");
-    restarted.fetch_user_info().await.expect("the grant is alive");
+    restarted
+        .fetch_user_info()
+        .await
+        .expect("the grant is alive");
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn organization_tokens_come_from_a_refresh_with_organization_id() {
-    let h = signed_in(&[], |c| c.scopes = vec!["urn:logto:scope:organizations".into()]).await;
-    let token = h.service.get_organization_token("org-acme").await.expect("an organization token");
+    let h = signed_in(&[], |c| {
+        c.scopes = vec!["urn:logto:scope:organizations".into()]
+    })
+    .await;
+    let token = h
+        .service
+        .get_organization_token("org-acme")
+        .await
+        .expect("an organization token");
     assert_eq!(audience(&token), "urn:logto:organization:org-acme");
     let refused = h.service.get_organization_token("org-not-mine").await;
-    assert!(matches!(&refused, Err(e) if e.code() == "provider.refused"), "{refused:?}");
-    assert!(h.service.is_authenticated().await, "a refused organization does not end the session");
-    let again = h.service.get_organization_token("org-globex").await.expect("another organization");
+    assert!(
+        matches!(&refused, Err(e) if e.code() == "provider.refused"),
+        "{refused:?}"
+    );
+    assert!(
+        h.service.is_authenticated().await,
+        "a refused organization does not end the session"
+    );
+    let again = h
+        .service
+        .get_organization_token("org-globex")
+        .await
+        .expect("another organization");
     assert_eq!(audience(&again), "urn:logto:organization:org-globex");
 }

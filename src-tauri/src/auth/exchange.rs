@@ -85,7 +85,9 @@ pub async fn exchange_code(
 
 /// When a token answer's access token expires, in seconds since the Unix epoch.
 pub fn expiry(response: &impl OAuth2TokenResponse, now: u64) -> Option<u64> {
-    response.expires_in().map(|d| now.saturating_add(d.as_secs()))
+    response
+        .expires_in()
+        .map(|d| now.saturating_add(d.as_secs()))
 }
 
 pub fn scope_text(response: &impl OAuth2TokenResponse) -> Option<String> {
@@ -156,7 +158,12 @@ pub async fn fetch_user(
     let value = fetch_userinfo_json(http, provider, access_token, expected_sub).await?;
     let info: UserInfo = serde_json::from_value(value)
         .map_err(|_| AuthError::Token("userinfo is not the expected JSON".into()))?;
-    let mut identities: Vec<String> = info.identities.unwrap_or_default().keys().cloned().collect();
+    let mut identities: Vec<String> = info
+        .identities
+        .unwrap_or_default()
+        .keys()
+        .cloned()
+        .collect();
     identities.sort();
     Ok(User {
         sub: info.sub,

@@ -34,7 +34,9 @@ pub async fn refresh(
     now: u64,
 ) -> Result<Refreshed, AuthError> {
     let refresh_token = session.tokens.refresh_token.as_ref().ok_or_else(|| {
-        AuthError::SessionEnded("Logto granted no refresh token (was offline_access refused?)".into())
+        AuthError::SessionEnded(
+            "Logto granted no refresh token (was offline_access refused?)".into(),
+        )
     })?;
     let client = client(provider, config, None)?;
     let mut request = client.exchange_refresh_token(refresh_token);
@@ -44,7 +46,10 @@ pub async fn refresh(
     if let Some(organization) = &key.organization {
         request = request.add_extra_param("organization_id", organization.clone());
     }
-    let response = request.request_async(http).await.map_err(token_request_error)?;
+    let response = request
+        .request_async(http)
+        .await
+        .map_err(token_request_error)?;
 
     let id_token = match response.id_token() {
         Some(token) => {
@@ -54,12 +59,18 @@ pub async fn refresh(
                 token,
                 NonceCheck::IfPresent(session.nonce.as_ref()),
             )
-            .map_err(|e| AuthError::SessionEnded(format!("Logto's new ID token was refused ({e})")))?;
+            .map_err(|e| {
+                AuthError::SessionEnded(format!("Logto's new ID token was refused ({e})"))
+            })?;
             if claims.issuer().as_str() != session.issuer {
-                return Err(AuthError::SessionEnded("Logto answered as another issuer".into()));
+                return Err(AuthError::SessionEnded(
+                    "Logto answered as another issuer".into(),
+                ));
             }
             if claims.subject().as_str() != session.user.sub {
-                return Err(AuthError::SessionEnded("Logto answered for another account".into()));
+                return Err(AuthError::SessionEnded(
+                    "Logto answered for another account".into(),
+                ));
             }
             Some(RawIdToken::new(token.to_string()))
         }

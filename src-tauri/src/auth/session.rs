@@ -117,12 +117,20 @@ impl Session {
             user: self.user.clone(),
             at: default.map(|t| t.token.secret().clone()),
             at_exp: default.and_then(|t| t.expires_at),
-            rt: self.tokens.refresh_token.as_ref().map(|t| t.secret().clone()),
+            rt: self
+                .tokens
+                .refresh_token
+                .as_ref()
+                .map(|t| t.secret().clone()),
             idt: self.tokens.id_token.secret().to_string(),
             nonce: self.nonce.as_ref().map(|n| n.secret().clone()),
             scope: self.tokens.scope.clone(),
         };
-        let fits = |s: &StoredV1| serde_json::to_string(s).ok().filter(|t| t.len() <= MAX_SECRET_BYTES);
+        let fits = |s: &StoredV1| {
+            serde_json::to_string(s)
+                .ok()
+                .filter(|t| t.len() <= MAX_SECRET_BYTES)
+        };
         if let Some(text) = fits(&stored) {
             return Some(text);
         }
@@ -149,7 +157,11 @@ impl Session {
         if let Some(at) = stored.at.filter(|t| !t.is_empty()) {
             access.insert(
                 TokenKey::default(),
-                CachedToken { token: AccessToken::new(at), expires_at: stored.at_exp, scope: stored.scope.clone() },
+                CachedToken {
+                    token: AccessToken::new(at),
+                    expires_at: stored.at_exp,
+                    scope: stored.scope.clone(),
+                },
             );
         }
         Ok(Session {
@@ -175,11 +187,19 @@ pub(crate) mod tests {
         let mut access = TokenCache::default();
         access.insert(
             TokenKey::default(),
-            CachedToken { token: AccessToken::new("AT-secret".into()), expires_at: Some(1_900_000_000), scope: None },
+            CachedToken {
+                token: AccessToken::new("AT-secret".into()),
+                expires_at: Some(1_900_000_000),
+                scope: None,
+            },
         );
         access.insert(
             TokenKey::new(Some("https://api.example.com"), None),
-            CachedToken { token: AccessToken::new("API-AT-secret".into()), expires_at: Some(1_900_000_000), scope: None },
+            CachedToken {
+                token: AccessToken::new("API-AT-secret".into()),
+                expires_at: Some(1_900_000_000),
+                scope: None,
+            },
         );
         Session {
             issuer: "https://t.logto.app/oidc".into(),
@@ -206,11 +226,17 @@ pub(crate) mod tests {
     fn round_trips_and_keeps_only_the_default_access_token() {
         let session = sample();
         let text = session.encode().unwrap();
-        assert!(!text.contains("API-AT-secret"), "resource tokens live in memory only");
+        assert!(
+            !text.contains("API-AT-secret"),
+            "resource tokens live in memory only"
+        );
         let back = Session::decode(&text, "https://t.logto.app/oidc", "app1").unwrap();
         assert_eq!(back.user, session.user);
         assert_eq!(back.default_access_token().unwrap().secret(), "AT-secret");
-        assert_eq!(back.access.get(&TokenKey::default()).unwrap().expires_at, Some(1_900_000_000));
+        assert_eq!(
+            back.access.get(&TokenKey::default()).unwrap().expires_at,
+            Some(1_900_000_000)
+        );
         assert_eq!(back.tokens.refresh_token.unwrap().secret(), "RT-secret");
         assert_eq!(back.tokens.id_token.secret(), "IDT-secret");
         assert_eq!(back.nonce.unwrap().secret(), "N-secret");
@@ -219,7 +245,13 @@ pub(crate) mod tests {
     #[test]
     fn debug_never_shows_a_secret() {
         let text = format!("{:?}", sample());
-        for secret in ["AT-secret", "RT-secret", "IDT-secret", "N-secret", "API-AT-secret"] {
+        for secret in [
+            "AT-secret",
+            "RT-secret",
+            "IDT-secret",
+            "N-secret",
+            "API-AT-secret",
+        ] {
             assert!(!text.contains(secret), "{secret} leaked in {text}");
         }
         assert!(text.contains("alice@example.com"));
@@ -241,13 +273,19 @@ pub(crate) mod tests {
         session.tokens.id_token = RawIdToken::new(id_token);
         session.tokens.refresh_token = Some(RefreshToken::new("r".repeat(43)));
         session.nonce = Some(Nonce::new("n".repeat(43)));
-        session.user.picture = Some(format!("https://lh3.googleusercontent.com/a/{}", "x".repeat(120)));
+        session.user.picture = Some(format!(
+            "https://lh3.googleusercontent.com/a/{}",
+            "x".repeat(120)
+        ));
         session.user.name = Some("Alexandra Example-Longname".into());
         session.user.identities = vec!["amazon".into(), "google".into()];
         let text = session.encode().expect("fits");
         assert!(text.len() <= MAX_SECRET_BYTES, "{} bytes", text.len());
         let back = Session::decode(&text, "https://t.logto.app/oidc", "app1").unwrap();
-        assert!(back.default_access_token().is_some(), "with room to spare the access token stays");
+        assert!(
+            back.default_access_token().is_some(),
+            "with room to spare the access token stays"
+        );
     }
 
     #[test]
@@ -262,19 +300,35 @@ pub(crate) mod tests {
         assert!(back.user.picture.is_none());
         assert_eq!(back.tokens.refresh_token.unwrap().secret(), "RT-secret");
         session.tokens.id_token = RawIdToken::new("i".repeat(3000));
-        assert!(session.encode().is_none(), "what cannot fit is refused, not cut");
+        assert!(
+            session.encode().is_none(),
+            "what cannot fit is refused, not cut"
+        );
     }
 
     #[test]
     fn garbage_and_other_tenants_are_refused_without_echo() {
-        for bad in ["", "{", "null", "{\"v\":2}", "RT-secret", "{\"v\":1,\"iss\":1}"] {
+        for bad in [
+            "",
+            "{",
+            "null",
+            "{\"v\":2}",
+            "RT-secret",
+            "{\"v\":1,\"iss\":1}",
+        ] {
             let err = Session::decode(bad, "https://t.logto.app/oidc", "app1").unwrap_err();
             assert_eq!(err, DecodeError::Unreadable, "{bad}");
             assert!(!err.to_string().contains("RT-secret"));
         }
         let text = sample().encode().unwrap();
-        assert_eq!(Session::decode(&text, "https://other/oidc", "app1").unwrap_err(), DecodeError::OtherTenant);
-        assert_eq!(Session::decode(&text, "https://t.logto.app/oidc", "app2").unwrap_err(), DecodeError::OtherTenant);
+        assert_eq!(
+            Session::decode(&text, "https://other/oidc", "app1").unwrap_err(),
+            DecodeError::OtherTenant
+        );
+        assert_eq!(
+            Session::decode(&text, "https://t.logto.app/oidc", "app2").unwrap_err(),
+            DecodeError::OtherTenant
+        );
         let mut value: serde_json::Value = serde_json::from_str(&text).unwrap();
         value["idt"] = serde_json::json!("");
         assert!(Session::decode(&value.to_string(), "https://t.logto.app/oidc", "app1").is_err());

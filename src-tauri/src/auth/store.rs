@@ -44,7 +44,9 @@ impl TokenStore for KeyringStore {
     fn load(&self) -> Result<Option<String>, AuthError> {
         match self.entry()?.get_secret() {
             // Stored bytes that are not UTF-8 cannot be a session of ours.
-            Ok(bytes) => String::from_utf8(bytes).map(Some).map_err(|_| AuthError::CorruptSession),
+            Ok(bytes) => String::from_utf8(bytes)
+                .map(Some)
+                .map_err(|_| AuthError::CorruptSession),
             Err(keyring::Error::NoEntry) => Ok(None),
             Err(keyring::Error::BadEncoding(_)) => Err(AuthError::CorruptSession),
             Err(e) => Err(keychain_error(e)),
@@ -54,7 +56,9 @@ impl TokenStore for KeyringStore {
     /// Raw UTF-8 bytes (`set_secret`), not `set_password`: on Windows the latter stores UTF-16,
     /// which would halve the 2,560 bytes Credential Manager allows.
     fn save(&self, secret: &str) -> Result<(), AuthError> {
-        self.entry()?.set_secret(secret.as_bytes()).map_err(keychain_error)
+        self.entry()?
+            .set_secret(secret.as_bytes())
+            .map_err(keychain_error)
     }
 
     fn delete(&self) -> Result<(), AuthError> {

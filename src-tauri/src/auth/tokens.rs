@@ -20,8 +20,15 @@ pub struct TokenKey {
 
 impl TokenKey {
     pub fn new(resource: Option<&str>, organization: Option<&str>) -> Self {
-        let clean = |s: Option<&str>| s.map(str::trim).filter(|s| !s.is_empty()).map(str::to_string);
-        TokenKey { resource: clean(resource), organization: clean(organization) }
+        let clean = |s: Option<&str>| {
+            s.map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        TokenKey {
+            resource: clean(resource),
+            organization: clean(organization),
+        }
     }
 
     pub fn is_default(&self) -> bool {
@@ -72,21 +79,28 @@ impl TokenCache {
 pub enum Clock {
     System,
     /// Wall time at `origin`, advanced by tokio's (pausable) clock.
-    Tokio { wall_at_origin: u64, origin: tokio::time::Instant },
+    Tokio {
+        wall_at_origin: u64,
+        origin: tokio::time::Instant,
+    },
 }
 
 impl Clock {
     /// A clock that follows tokio's time from the current wall time.
     pub fn tokio() -> Self {
-        Clock::Tokio { wall_at_origin: system_now(), origin: tokio::time::Instant::now() }
+        Clock::Tokio {
+            wall_at_origin: system_now(),
+            origin: tokio::time::Instant::now(),
+        }
     }
 
     pub fn now(&self) -> u64 {
         match self {
             Clock::System => system_now(),
-            Clock::Tokio { wall_at_origin, origin } => {
-                wall_at_origin.saturating_add(origin.elapsed().as_secs())
-            }
+            Clock::Tokio {
+                wall_at_origin,
+                origin,
+            } => wall_at_origin.saturating_add(origin.elapsed().as_secs()),
         }
     }
 }
@@ -101,12 +115,19 @@ pub fn jwt_claims(token: &str) -> Option<serde_json::Value> {
     if parts.next().is_some() {
         return None;
     }
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(payload).ok()?;
-    serde_json::from_slice::<serde_json::Value>(&bytes).ok().filter(|v| v.is_object())
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload)
+        .ok()?;
+    serde_json::from_slice::<serde_json::Value>(&bytes)
+        .ok()
+        .filter(|v| v.is_object())
 }
 
 fn system_now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0)
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -114,7 +135,11 @@ mod tests {
     use super::*;
 
     fn token(expires_at: Option<u64>) -> CachedToken {
-        CachedToken { token: AccessToken::new("t".into()), expires_at, scope: None }
+        CachedToken {
+            token: AccessToken::new("t".into()),
+            expires_at,
+            scope: None,
+        }
     }
 
     #[tokio::test(start_paused = true)]
@@ -125,12 +150,21 @@ mod tests {
         cache.insert(key.clone(), token(Some(clock.now() + 120)));
 
         tokio::time::advance(Duration::from_secs(59)).await;
-        assert!(cache.fresh(&key, clock.now()).is_some(), "61 s left is more than the margin");
+        assert!(
+            cache.fresh(&key, clock.now()).is_some(),
+            "61 s left is more than the margin"
+        );
         tokio::time::advance(Duration::from_secs(1)).await;
-        assert!(cache.fresh(&key, clock.now()).is_none(), "60 s left is within the margin");
+        assert!(
+            cache.fresh(&key, clock.now()).is_none(),
+            "60 s left is within the margin"
+        );
         tokio::time::advance(Duration::from_secs(3600)).await;
         assert!(cache.fresh(&key, clock.now()).is_none());
-        assert!(cache.get(&key).is_some(), "a stale token is kept until replaced");
+        assert!(
+            cache.get(&key).is_some(),
+            "a stale token is kept until replaced"
+        );
     }
 
     #[tokio::test(start_paused = true)]
