@@ -7,7 +7,11 @@ fn main() {
             "get_state",
             "sign_in",
             "cancel_sign_in",
+            "open_browser_again",
+            "copy_sign_in_link",
             "sign_out",
+            "save_setup",
+            "open_help",
         ]));
     if let Err(error) = tauri_build::try_build(attributes) {
         panic!("tauri-build failed: {error:#}");

@@ -1,7 +1,15 @@
-//! The real app binary under Xvfb, driven through its window with tauri-driver and
-//! WebKitWebDriver, against the provider. The browser the app opens is Chromium, reached through
-//! an `xdg-open` shim first on PATH that hands each URL to the test; the keychain is the real
-//! Secret Service. Sign in through the window, restore in a new process, sign out.
+//! The real app binary, each run on an X display of its own (Xvfb), driven through its window
+//! with tauri-driver and WebKitWebDriver, against the provider. The browser the app opens is
+//! Chromium, reached through an `xdg-open` shim first on PATH that hands each URL to the test; the
+//! keychain is the real Secret Service. Every test has its own provider, sandbox (home, config,
+//! data folders) and display, so they run side by side.
+//!
+//! Covered: sign-in through the window, restore in a new process, a second launch, sign-out from
+//! the window; cancel (with Open the browser again and Copy link); time-out; a refused sign-in;
+//! sign-out from the app menu through its accelerator; the first-run screen, good and bad.
+//!
+//! Screenshots of each state go to `target/tmp/screens/`, and with `LOGTO_TEST_SCREENSHOTS=<dir>`
+//! also to `<dir>/<state>-<lang>.png` (that is how docs/screenshots/ is made).
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -10,19 +18,42 @@ use std::time::{Duration, Instant};
 use fantoccini::{Client, Locator};
 use logto_desktop::auth::session::Session;
 use logto_desktop::auth::{KeyringStore, TokenStore};
+use url::Url;
 
 use crate::support::chrome::{webdriver_client, Chrome};
-use crate::support::free_port;
 use crate::support::idp::Idp;
+use crate::support::xvfb::Xvfb;
+use crate::support::{free_port, nothing_listens_on};
 
-/// One app process in a WebDriver session, with its own home, config and data folders.
+const WINDOW_TITLE: &str = "Logto Desktop";
+
+/// One app process in a WebDriver session, on its own display.
 struct App {
     client: Client,
     driver: Child,
+    x: Xvfb,
+    window: String,
+    env: Vec<(String, String)>,
 }
 
+/// A home, config, data and cache folder per test, and the `xdg-open` shim.
 struct Sandbox {
     root: tempfile::TempDir,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Lang {
+    En,
+    Ja,
+}
+
+impl Lang {
+    fn tag(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Ja => "ja",
+        }
+    }
 }
 
 impl Sandbox {
@@ -38,11 +69,21 @@ impl Sandbox {
         )
         .expect("writing the xdg-open shim");
         make_executable(&shim);
+        for dir in ["home", "config", "data", "cache"] {
+            std::fs::create_dir_all(root.path().join(dir)).expect("sandbox dirs");
+        }
         Sandbox { root }
     }
 
     fn path(&self, name: &str) -> PathBuf {
         self.root.path().join(name)
+    }
+
+    /// Where the app's first-run screen saves (`$XDG_CONFIG_HOME/logto-desktop/config.json`).
+    fn config_file(&self) -> PathBuf {
+        self.path("config")
+            .join("logto-desktop")
+            .join("config.json")
     }
 
     fn opened(&self) -> Vec<String> {
@@ -62,7 +103,7 @@ impl Sandbox {
             }
             assert!(
                 start.elapsed() < Duration::from_secs(30),
-                "the app did not open the browser"
+                "the app did not open the browser (opened: {opened:?})"
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
@@ -71,6 +112,45 @@ impl Sandbox {
     fn log(&self) -> String {
         std::fs::read_to_string(self.path("app.log")).unwrap_or_default()
     }
+
+    /// The environment of an app process in this sandbox: its folders, the shim, the language,
+    /// and nothing of the developer's own LOGTO_* or locale settings.
+    fn env(&self, lang: Lang, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+        let path = format!(
+            "{}:{}",
+            self.path("bin").display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let (language, lang_var) = match lang {
+            Lang::En => ("en", "en_US.UTF-8"),
+            Lang::Ja => ("ja", "ja_JP.UTF-8"),
+        };
+        let mut env: Vec<(String, String)> = [
+            ("PATH", path),
+            (
+                "LOGTO_TEST_OPENED",
+                self.path("opened.txt").display().to_string(),
+            ),
+            ("HOME", self.path("home").display().to_string()),
+            ("XDG_CONFIG_HOME", self.path("config").display().to_string()),
+            ("XDG_CACHE_HOME", self.path("cache").display().to_string()),
+            ("LANGUAGE", language.to_string()),
+            ("LANG", lang_var.to_string()),
+            ("RUST_LOG", "debug".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect();
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        env
+    }
+}
+
+fn idp_env(idp: &Idp) -> [(&str, &str); 2] {
+    [
+        ("LOGTO_ENDPOINT", idp.info.endpoint.as_str()),
+        ("LOGTO_APP_ID", idp.info.app_id.as_str()),
+    ]
 }
 
 fn make_executable(path: &Path) {
@@ -82,41 +162,49 @@ fn make_executable(path: &Path) {
     std::fs::set_permissions(path, perms).expect("chmod the shim");
 }
 
+/// What a process inherits that would make a run depend on the developer's own settings.
+const SCRUBBED: [&str; 12] = [
+    "LOGTO_ENDPOINT",
+    "LOGTO_APP_ID",
+    "LOGTO_SCOPES",
+    "LOGTO_RESOURCES",
+    "LOGTO_POST_LOGOUT_REDIRECT_URI",
+    "LOGTO_END_BROWSER_SESSION",
+    "LOGTO_SIGN_IN_TIMEOUT_SECS",
+    "LC_ALL",
+    "LC_MESSAGES",
+    "XAUTHORITY",
+    "WAYLAND_DISPLAY",
+    "BROWSER",
+];
+
 impl App {
-    async fn launch(sandbox: &Sandbox, idp: &Idp) -> App {
+    async fn launch(sandbox: &Sandbox, lang: Lang, extra: &[(&str, &str)]) -> App {
+        let x = Xvfb::start();
+        let env = sandbox.env(lang, extra);
         let port = free_port();
         let native_port = free_port();
-        let path = format!(
-            "{}:{}",
-            sandbox.path("bin").display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(sandbox.path("app.log"))
             .expect("the app's log file");
         let log_err = log.try_clone().expect("log handle");
-        for dir in ["home", "config", "data", "cache"] {
-            std::fs::create_dir_all(sandbox.path(dir)).expect("sandbox dirs");
-        }
-        let driver = Command::new("tauri-driver")
+        let mut command = Command::new("tauri-driver");
+        command
             .args([
                 "--port",
                 &port.to_string(),
                 "--native-port",
                 &native_port.to_string(),
             ])
-            .args(["--native-driver", "/usr/bin/WebKitWebDriver"])
-            .env("PATH", path)
-            .env("LOGTO_TEST_OPENED", sandbox.path("opened.txt"))
-            .env("LOGTO_ENDPOINT", &idp.info.endpoint)
-            .env("LOGTO_APP_ID", &idp.info.app_id)
-            .env("HOME", sandbox.path("home"))
-            .env("XDG_CONFIG_HOME", sandbox.path("config"))
-            .env("XDG_CACHE_HOME", sandbox.path("cache"))
-            .env("LANGUAGE", "en")
-            .env("RUST_LOG", "debug")
+            .args(["--native-driver", "/usr/bin/WebKitWebDriver"]);
+        for name in SCRUBBED {
+            command.env_remove(name);
+        }
+        let driver = command
+            .envs(env.iter().map(|(k, v)| (k, v)))
+            .env("DISPLAY", &x.display)
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(log_err))
             .spawn()
@@ -129,7 +217,16 @@ impl App {
         let mut last_error = String::new();
         for _ in 0..100 {
             match webdriver_client(port, caps.clone()).await {
-                Ok(client) => return App { client, driver },
+                Ok(client) => {
+                    let window = x.window(WINDOW_TITLE).await;
+                    return App {
+                        client,
+                        driver,
+                        x,
+                        window,
+                        env,
+                    };
+                }
                 Err(e) => last_error = e,
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
@@ -137,13 +234,16 @@ impl App {
         panic!("could not open the app through tauri-driver: {last_error}");
     }
 
-    async fn state(&self) -> String {
-        match self
-            .client
-            .execute("return document.body.dataset.state", vec![])
+    async fn eval(&self, script: &str) -> serde_json::Value {
+        self.client
+            .execute(script, vec![])
             .await
-        {
-            Ok(serde_json::Value::String(s)) => s,
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    async fn state(&self) -> String {
+        match self.eval("return document.body.dataset.state").await {
+            serde_json::Value::String(s) => s,
             _ => String::new(),
         }
     }
@@ -153,6 +253,8 @@ impl App {
         loop {
             let state = self.state().await;
             if state == want {
+                // Let the page finish drawing before anyone looks.
+                tokio::time::sleep(Duration::from_millis(150)).await;
                 return;
             }
             if start.elapsed() > Duration::from_secs(40) {
@@ -163,16 +265,34 @@ impl App {
         }
     }
 
-    async fn click(&self, id: &str) {
+    async fn element(&self, id: &str) -> fantoccini::elements::Element {
         self.client
             .find(Locator::Id(id))
             .await
             .unwrap_or_else(|e| panic!("#{id} in the window: {e}"))
+    }
+
+    async fn click(&self, id: &str) {
+        self.element(id)
+            .await
             .click()
             .await
             .unwrap_or_else(|e| panic!("clicking #{id}: {e}"));
     }
 
+    async fn type_into(&self, id: &str, text: &str) {
+        let element = self.element(id).await;
+        element
+            .clear()
+            .await
+            .unwrap_or_else(|e| panic!("clearing #{id}: {e}"));
+        element
+            .send_keys(text)
+            .await
+            .unwrap_or_else(|e| panic!("typing into #{id}: {e}"));
+    }
+
+    /// The element's visible text ("" when it is missing or hidden).
     async fn text(&self, id: &str) -> String {
         match self.client.find(Locator::Id(id)).await {
             Ok(element) => element.text().await.unwrap_or_default(),
@@ -180,7 +300,101 @@ impl App {
         }
     }
 
-    /// Ends the session (the app exits) and the driver.
+    async fn attr(&self, id: &str, name: &str) -> Option<String> {
+        self.element(id).await.attr(name).await.ok().flatten()
+    }
+
+    async fn wait_text(&self, id: &str, want: impl Fn(&str) -> bool) -> String {
+        let start = Instant::now();
+        loop {
+            let text = self.text(id).await;
+            if want(&text) {
+                return text;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "#{id} never showed what was expected; it says {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(150)).await;
+        }
+    }
+
+    /// Presses keys on the app's display with the window focused, as a person would.
+    fn key(&self, keys: &str) {
+        self.x.key(&self.window, keys);
+    }
+
+    /// Resizes the window as a window manager would.
+    fn resize(&self, width: u32, height: u32) {
+        let out = self.x.run(
+            "xdotool",
+            &[
+                "windowsize",
+                "--sync",
+                &self.window,
+                &width.to_string(),
+                &height.to_string(),
+            ],
+        );
+        assert!(out.status.success(), "xdotool windowsize: {out:?}");
+    }
+
+    /// The window's size on the screen.
+    fn size(&self) -> (u32, u32) {
+        let out = self
+            .x
+            .run("xdotool", &["getwindowgeometry", "--shell", &self.window]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{name}=")))
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{name} in {text:?}"))
+        };
+        (value("WIDTH"), value("HEIGHT"))
+    }
+
+    /// A screenshot of the window (see the module's note on where it goes).
+    fn screenshot(&self, state: &str, lang: Lang) {
+        let name = format!("{state}-{}.png", lang.tag());
+        let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screens");
+        let _ = std::fs::create_dir_all(&dir);
+        let path = dir.join(&name);
+        self.x.screenshot(&self.window, &path);
+        if let Some(docs) = std::env::var_os("LOGTO_TEST_SCREENSHOTS") {
+            let docs = PathBuf::from(docs);
+            let _ = std::fs::create_dir_all(&docs);
+            std::fs::copy(&path, docs.join(&name)).expect("copying the screenshot");
+        }
+    }
+
+    /// Starts the same binary again, with the same environment and display, outside WebDriver.
+    /// Returns whether it exited by itself, successfully, within the time given.
+    fn launch_again(&self, within: Duration) -> bool {
+        let mut command = Command::new(env!("CARGO_BIN_EXE_logto-desktop"));
+        for name in SCRUBBED {
+            command.env_remove(name);
+        }
+        let mut child = command
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
+            .env("DISPLAY", &self.x.display)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("a second app process");
+        let start = Instant::now();
+        while start.elapsed() < within {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.success();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = child.kill();
+        let _ = child.wait();
+        false
+    }
+
+    /// Ends the session (the app exits) and the driver; the display goes last.
     async fn quit(mut self) {
         // The connection sometimes drops while the app exits under D-Bus; that is fine here.
         let _ = self.client.clone().close().await;
@@ -189,36 +403,55 @@ impl App {
     }
 }
 
-/// The whole X screen, as a person would see it.
-fn screenshot(name: &str) -> PathBuf {
-    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("screens");
-    let _ = std::fs::create_dir_all(&dir);
-    let path = dir.join(format!("{name}.png"));
-    let _ = Command::new("import")
-        .args(["-window", "root"])
-        .arg(&path)
-        .status();
-    path
+fn empty_keychain(idp: &Idp) -> KeyringStore {
+    let store = KeyringStore::new(&idp.info.issuer, &idp.info.app_id);
+    store
+        .delete()
+        .expect("the Secret Service must be running (run the tests with `make test`)");
+    store
+}
+
+fn stored(store: &KeyringStore) -> Option<String> {
+    store.load().expect("the keychain answers")
+}
+
+fn redirect_port(url: &str) -> u16 {
+    let url = Url::parse(url).expect("the authorization URL");
+    let redirect = url
+        .query_pairs()
+        .find(|(k, _)| k == "redirect_uri")
+        .map(|(_, v)| v.into_owned())
+        .expect("a redirect_uri");
+    Url::parse(&redirect)
+        .expect("the redirect URI")
+        .port()
+        .expect("a loopback port")
+}
+
+fn query_value(url: &str, name: &str) -> Option<String> {
+    Url::parse(url)
+        .ok()?
+        .query_pairs()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
 }
 
 #[tokio::test(flavor = "current_thread")]
 async fn sign_in_through_the_window_restore_in_a_new_process_and_sign_out() {
     let idp = Idp::start();
-    let store = KeyringStore::new(&idp.info.issuer, &idp.info.app_id);
-    store
-        .delete()
-        .expect("the Secret Service must be running (run the tests with `make test`)");
+    let store = empty_keychain(&idp);
     let sandbox = Sandbox::new();
     let chrome = Chrome::start().await;
 
-    let app = App::launch(&sandbox, &idp).await;
+    let app = App::launch(&sandbox, Lang::En, &idp_env(&idp)).await;
     app.wait_state("signed-out").await;
-    screenshot("signed-out");
+    app.screenshot("signed-out", Lang::En);
     app.click("sign-in-amazon").await;
     let url = sandbox.wait_opened(1).await;
     app.wait_state("signing-in").await;
-    screenshot("signing-in");
+    app.screenshot("signing-in", Lang::En);
     assert!(url.contains("direct_sign_in=social%3Aamazon"), "{url}");
+    assert_eq!(query_value(&url, "ui_locales").as_deref(), Some("en"));
 
     let amazon = idp.info.amazon.users[0].clone();
     chrome
@@ -245,30 +478,37 @@ async fn sign_in_through_the_window_restore_in_a_new_process_and_sign_out() {
     app.wait_state("signed-in").await;
     assert_eq!(app.text("user-name").await, amazon.name);
     assert_eq!(app.text("user-email").await, amazon.email);
-    assert!(app.text("user-via").await.contains("Amazon"));
-    screenshot("signed-in");
+    assert_eq!(app.text("user-via").await, "Signed in with Amazon");
+    app.screenshot("signed-in", Lang::En);
 
-    let stored = store
-        .load()
-        .expect("keychain")
-        .expect("the session is in the keychain");
-    let session = Session::decode(&stored, &idp.info.issuer, &idp.info.app_id).expect("decodes");
+    let stored_text = stored(&store).expect("the session is in the keychain");
+    let session =
+        Session::decode(&stored_text, &idp.info.issuer, &idp.info.app_id).expect("decodes");
     assert_eq!(session.user.email.as_deref(), Some(amazon.email.as_str()));
     app.quit().await;
 
     // A new app process shows the stored user at once.
-    let app = App::launch(&sandbox, &idp).await;
+    let app = App::launch(&sandbox, Lang::En, &idp_env(&idp)).await;
     app.wait_state("signed-in").await;
     assert_eq!(app.text("user-name").await, amazon.name);
     assert_eq!(sandbox.opened().len(), 1, "restoring opened no browser");
 
+    // A second launch hands over to the running window and exits, starting nothing.
+    assert!(
+        app.launch_again(Duration::from_secs(20)),
+        "the second launch did not hand over and exit"
+    );
+    assert!(
+        sandbox
+            .log()
+            .contains("a second launch asked for the window"),
+        "the running app was not told"
+    );
+    assert_eq!(app.state().await, "signed-in");
+
     app.click("sign-out").await;
     app.wait_state("signed-out").await;
-    assert_eq!(
-        store.load().expect("keychain"),
-        None,
-        "sign-out removed the keychain entry"
-    );
+    assert_eq!(stored(&store), None, "sign-out removed the keychain entry");
     let end_session = sandbox.wait_opened(2).await;
     assert!(
         end_session.starts_with(&format!("{}/session/end?", idp.info.issuer)),
@@ -284,7 +524,11 @@ async fn sign_in_through_the_window_restore_in_a_new_process_and_sign_out() {
         "the app's log was not captured:\n{log}"
     );
     let mut secrets = vec![session.tokens.id_token.secret().to_string()];
-    secrets.extend(session.default_access_token().map(|t| t.secret().to_string()));
+    secrets.extend(
+        session
+            .default_access_token()
+            .map(|t| t.secret().to_string()),
+    );
     secrets.extend(
         session
             .tokens
@@ -297,4 +541,276 @@ async fn sign_in_through_the_window_restore_in_a_new_process_and_sign_out() {
     for secret in secrets {
         assert!(!log.contains(&secret), "a secret reached the app's log");
     }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn cancel_returns_to_signed_out_and_closes_the_loopback_port() {
+    let idp = Idp::start();
+    let store = empty_keychain(&idp);
+    let sandbox = Sandbox::new();
+    let app = App::launch(&sandbox, Lang::En, &idp_env(&idp)).await;
+    app.wait_state("signed-out").await;
+    app.click("sign-in-amazon").await;
+    let url = sandbox.wait_opened(1).await;
+    let port = redirect_port(&url);
+    app.wait_state("signing-in").await;
+    let countdown = app.text("countdown").await;
+    assert!(
+        countdown.starts_with("4:5") || countdown == "5:00",
+        "a five-minute countdown: {countdown:?}"
+    );
+
+    // Open the browser again: the same sign-in, the same URL.
+    app.click("open-again").await;
+    assert_eq!(sandbox.wait_opened(2).await, url);
+    // Copy link: the URL goes to the clipboard from Rust; the page only hears that it worked.
+    app.click("copy-link").await;
+    app.wait_text("signing-in-feedback", |t| t.starts_with("Link copied"))
+        .await;
+
+    app.click("cancel").await;
+    app.wait_state("signed-out").await;
+    assert!(
+        nothing_listens_on(port).await,
+        "the loopback port {port} is closed"
+    );
+    assert_eq!(stored(&store), None, "nothing in the keychain");
+    app.quit().await;
+
+    // The link holds state and nonce: neither the page's state nor the log ever carried it.
+    let log = sandbox.log();
+    for name in ["state", "nonce", "code_challenge"] {
+        let value = query_value(&url, name).expect("the URL carries it");
+        assert!(!log.contains(&value), "{name} reached the app's log");
+    }
+    assert!(log.contains("copied the sign-in link"), "copy was logged");
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_sign_in_that_gets_no_answer_times_out_with_an_error_screen() {
+    let idp = Idp::start();
+    let store = empty_keychain(&idp);
+    let sandbox = Sandbox::new();
+    let mut env = idp_env(&idp).to_vec();
+    env.push(("LOGTO_SIGN_IN_TIMEOUT_SECS", "3"));
+    let app = App::launch(&sandbox, Lang::En, &env).await;
+    app.wait_state("signed-out").await;
+    app.click("sign-in-amazon").await;
+    let url = sandbox.wait_opened(1).await;
+    let port = redirect_port(&url);
+    app.wait_state("error").await;
+    assert_eq!(
+        app.attr("error-message", "data-code").await.as_deref(),
+        Some("sign_in.timed_out")
+    );
+    assert_eq!(app.text("error-title").await, "The sign-in timed out");
+    assert!(app
+        .text("error-message")
+        .await
+        .contains("No answer came back"));
+    app.screenshot("error", Lang::En);
+    assert!(
+        nothing_listens_on(port).await,
+        "the loopback port is closed"
+    );
+    assert_eq!(stored(&store), None, "nothing in the keychain");
+
+    // Try again starts a new sign-in the same way.
+    app.click("try-again").await;
+    let again = sandbox.wait_opened(2).await;
+    assert!(again.contains("direct_sign_in=social%3Aamazon"), "{again}");
+    app.wait_state("signing-in").await;
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_refused_sign_in_shows_the_providers_reason_in_the_error_screen() {
+    let idp = Idp::start();
+    let store = empty_keychain(&idp);
+    let sandbox = Sandbox::new();
+    let chrome = Chrome::start().await;
+    let app = App::launch(&sandbox, Lang::Ja, &idp_env(&idp)).await;
+    app.wait_state("signed-out").await;
+    assert_eq!(app.text("sign-in").await, "サインイン");
+    app.click("sign-in").await;
+    let url = sandbox.wait_opened(1).await;
+    // The language the window speaks is the one Logto and the loopback page are asked for.
+    assert_eq!(query_value(&url, "ui_locales").as_deref(), Some("ja"));
+    chrome.goto(&url).await;
+    chrome.click("deny").await;
+    chrome.landed_on("refused").await;
+    let page = chrome.client.source().await.expect("the loopback page");
+    assert!(
+        page.contains("サインインは完了しませんでした"),
+        "the loopback page speaks Japanese:\n{page}"
+    );
+
+    app.wait_state("error").await;
+    assert_eq!(
+        app.attr("error-message", "data-code").await.as_deref(),
+        Some("provider.refused")
+    );
+    let message = app.text("error-message").await;
+    assert!(message.contains("access_denied"), "{message}");
+    assert_eq!(
+        app.text("error-title").await,
+        "サインインは完了しませんでした"
+    );
+    app.screenshot("error", Lang::Ja);
+    assert_eq!(stored(&store), None, "nothing in the keychain");
+    app.quit().await;
+    chrome.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn sign_out_from_the_app_menu_through_its_accelerator() {
+    let idp = Idp::start();
+    let store = empty_keychain(&idp);
+    let sandbox = Sandbox::new();
+    let chrome = Chrome::start().await;
+    let app = App::launch(&sandbox, Lang::Ja, &idp_env(&idp)).await;
+    app.wait_state("signed-out").await;
+    app.screenshot("signed-out", Lang::Ja);
+
+    // The menu's own accelerator starts a sign-in (Account > Sign in with Amazon).
+    app.key("ctrl+shift+a");
+    let url = sandbox.wait_opened(1).await;
+    assert!(url.contains("direct_sign_in=social%3Aamazon"), "{url}");
+    app.wait_state("signing-in").await;
+    app.screenshot("signing-in", Lang::Ja);
+
+    let amazon = idp.info.amazon.users[0].clone();
+    chrome
+        .sign_in_with_amazon(
+            &url,
+            &idp.info.amazon.origin,
+            &amazon.email,
+            &amazon.password,
+        )
+        .await;
+    chrome.landed_on("ok").await;
+    app.wait_state("signed-in").await;
+    assert_eq!(app.text("user-via").await, "Amazon でサインイン済み");
+    app.screenshot("signed-in", Lang::Ja);
+    assert!(stored(&store).is_some(), "the session is in the keychain");
+
+    // Signed in, "Sign in with Amazon" is disabled: its accelerator does nothing.
+    app.key("ctrl+shift+a");
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(app.state().await, "signed-in");
+    assert_eq!(sandbox.opened().len(), 1, "no second sign-in started");
+
+    // Account > Sign out, by its accelerator.
+    app.key("ctrl+shift+o");
+    app.wait_state("signed-out").await;
+    assert_eq!(stored(&store), None, "the keychain entry is gone");
+    let end_session = sandbox.wait_opened(2).await;
+    assert!(
+        end_session.starts_with(&format!("{}/session/end?", idp.info.issuer)),
+        "{end_session}"
+    );
+    assert!(sandbox.log().contains("sign-out from the app menu"));
+    chrome.stop().await;
+
+    // Account > Quit (Ctrl+Q) ends the app the way people do, which saves the window's size.
+    app.resize(520, 700);
+    app.key("ctrl+q");
+    let state_file = sandbox
+        .path("config")
+        .join("io.logto.desktop-sample")
+        .join(".window-state.json");
+    let start = Instant::now();
+    while !state_file.exists() && start.elapsed() < Duration::from_secs(15) {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(state_file.exists(), "quitting saved the window state");
+    app.quit().await;
+
+    // The next launch opens the window at the size it had.
+    let app = App::launch(&sandbox, Lang::Ja, &idp_env(&idp)).await;
+    app.wait_state("signed-out").await;
+    let (width, height) = app.size();
+    assert_eq!(width, 520, "the remembered width");
+    assert!(
+        (660..=740).contains(&height),
+        "the remembered height: {height}"
+    );
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_first_run_screen_checks_and_saves_the_configuration() {
+    let idp = Idp::start();
+    empty_keychain(&idp);
+    let sandbox = Sandbox::new();
+    let app = App::launch(&sandbox, Lang::En, &[]).await;
+    app.wait_state("setup").await;
+    app.screenshot("setup", Lang::En);
+
+    // Help opens in the system browser; the window stays where it is.
+    app.click("help-native-app").await;
+    let help = sandbox.wait_opened(1).await;
+    assert!(help.starts_with("https://docs.logto.io/"), "{help}");
+    assert_eq!(app.state().await, "setup");
+
+    app.type_into("setup-endpoint", &idp.info.endpoint).await;
+    app.type_into("setup-app-id", &idp.info.app_id).await;
+    app.click("setup-save").await;
+    app.wait_state("signed-out").await;
+    let saved: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(sandbox.config_file()).expect("the config file was written"),
+    )
+    .expect("the config file is JSON");
+    assert_eq!(saved["endpoint"], idp.info.endpoint.as_str());
+    assert_eq!(saved["app_id"], idp.info.app_id.as_str());
+    // The new configuration is live: signing in works at once.
+    app.click("sign-in-amazon").await;
+    let url = sandbox.wait_opened(2).await;
+    assert!(
+        url.starts_with(&format!("{}/auth?", idp.info.issuer)),
+        "{url}"
+    );
+    app.wait_state("signing-in").await;
+    app.quit().await;
+
+    // The next launch reads the file: no first-run screen.
+    let app = App::launch(&sandbox, Lang::En, &[]).await;
+    app.wait_state("signed-out").await;
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_first_run_screen_refuses_a_bad_endpoint_and_saves_nothing() {
+    let sandbox = Sandbox::new();
+    let app = App::launch(&sandbox, Lang::Ja, &[]).await;
+    app.wait_state("setup").await;
+    assert_eq!(app.text("setup-title").await, "Logto に接続");
+    app.screenshot("setup", Lang::Ja);
+
+    // Nothing listens there: the check fails before anything is saved.
+    let nowhere = format!("http://127.0.0.1:{}", free_port());
+    app.type_into("setup-endpoint", &nowhere).await;
+    app.type_into("setup-app-id", "desktop-demo-app").await;
+    app.click("setup-save").await;
+    let error = app
+        .wait_text("setup-error", |t| t.contains("応答がありません"))
+        .await;
+    assert!(
+        error.contains("127.0.0.1"),
+        "the detail names the host: {error}"
+    );
+    assert_eq!(app.state().await, "setup");
+
+    // Not https (and not this machine): refused without a request.
+    app.type_into("setup-endpoint", "http://tenant.example.com")
+        .await;
+    app.click("setup-save").await;
+    app.wait_text("setup-error", |t| t.contains("https")).await;
+    app.screenshot("setup-error", Lang::Ja);
+    assert_eq!(app.state().await, "setup");
+    assert!(
+        !sandbox.config_file().exists() && !sandbox.path("config").join("logto-desktop").exists(),
+        "nothing was saved"
+    );
+    app.quit().await;
 }

@@ -1,21 +1,46 @@
 // The window: mirrors the shell's one state in document.body.dataset.state and sends the
-// person's choices back as commands. It never sees a token or the authorization URL.
+// person's choices back as commands. It never sees a token or the authorization URL ("Copy link"
+// is done by the shell). Text from outside (names, emails, a provider's words) is only ever set
+// with textContent.
 import { strings, pickLanguage } from "./i18n.js";
 
 const tauri = window.__TAURI__;
-const lang = pickLanguage(navigator.languages);
-const t = strings[lang];
+const $ = (id) => document.getElementById(id);
+
+let lang = "en";
+let t = strings.en;
 let countdownTimer = null;
+let lastMethod = "amazon";
+let rendered = false;
 
 function fill(template, values) {
-  return template.replace(/\{(\w+)\}/g, (_, key) => values[key] ?? "");
+  return String(template).replace(/\{(\w+)\}/g, (_, key) => values[key] ?? "");
 }
 
-function translatePage() {
+function setLanguage(language) {
+  lang = language in strings ? language : pickLanguage(navigator.languages);
+  t = strings[lang];
   document.documentElement.lang = lang;
   for (const el of document.querySelectorAll("[data-i18n]")) {
     el.textContent = t[el.dataset.i18n];
   }
+  for (const el of document.querySelectorAll("[data-i18n-label]")) {
+    el.setAttribute("aria-label", t[el.dataset.i18nLabel]);
+  }
+  document.title = t.appName;
+}
+
+// Focus rings only for people using the keyboard: a click or a state change never draws one.
+function trackInputModality() {
+  const root = document.documentElement;
+  window.addEventListener("keydown", (e) => {
+    if (!e.metaKey && !e.ctrlKey && !e.altKey) root.dataset.input = "keyboard";
+  }, true);
+  window.addEventListener("pointerdown", () => { root.dataset.input = "pointer"; }, true);
+}
+
+function errorWords(code) {
+  return t.errors[code] || t.unknownError;
 }
 
 function initials(name) {
@@ -27,66 +52,207 @@ function providerName(id) {
   return id === "amazon" ? "Amazon" : id.charAt(0).toUpperCase() + id.slice(1);
 }
 
+function formatLeft(seconds) {
+  return `${Math.floor(seconds / 60)}:${String(seconds % 60).padStart(2, "0")}`;
+}
+
 function startCountdown(deadline) {
   clearInterval(countdownTimer);
-  const el = document.getElementById("countdown");
+  const el = $("countdown");
   const tick = () => {
     const left = Math.max(0, Math.round(deadline - Date.now() / 1000));
-    el.textContent = `${Math.floor(left / 60)}:${String(left % 60).padStart(2, "0")}`;
+    el.textContent = formatLeft(left);
+    if (left === 0) clearInterval(countdownTimer);
   };
   tick();
   countdownTimer = setInterval(tick, 1000);
 }
 
+function showNotice(el, notice) {
+  el.hidden = !notice;
+  if (!notice) {
+    el.textContent = "";
+    return;
+  }
+  const words = errorWords(notice.code);
+  el.textContent = notice.detail ? `${words.message} (${notice.detail})` : words.message;
+}
+
+function renderUser(user) {
+  const name = user.name || user.username || user.email || "";
+  $("user-name").textContent = name;
+  $("user-email").textContent = user.email || "";
+  $("user-email").hidden = !user.email;
+  $("avatar").textContent = initials(name);
+  const img = $("avatar-img");
+  img.hidden = true;
+  img.removeAttribute("src");
+  // The shell only passes https pictures; if one fails to load, the initials stay.
+  if (user.picture && user.picture.startsWith("https://")) {
+    img.onload = () => { img.hidden = false; $("avatar").hidden = true; };
+    img.onerror = () => { img.hidden = true; $("avatar").hidden = false; };
+    $("avatar").hidden = false;
+    img.src = user.picture;
+  } else {
+    $("avatar").hidden = false;
+  }
+  const via = $("user-via");
+  const ids = user.identities || [];
+  via.hidden = ids.length === 0;
+  via.textContent = ids.length ? fill(t.via, { provider: ids.map(providerName).join(", ") }) : "";
+  return name;
+}
+
+function renderError(view) {
+  const words = errorWords(view.code);
+  $("error-title").textContent = words.title;
+  $("error-text").textContent = t.errors[view.code] ? words.message : (view.message || words.message);
+  $("error-message").dataset.code = view.code;
+  const detail = $("error-detail");
+  detail.hidden = !view.detail;
+  $("error-detail-text").textContent = view.detail || "";
+  // Nothing to retry when the configuration itself is wrong: it is fixed outside the window.
+  $("try-again").hidden = view.code === "config.invalid";
+  return words;
+}
+
+function renderSetup(view) {
+  $("setup-path").textContent = view.config_path ? fill(t.setupSavedTo, { path: view.config_path }) : "";
+  const problem = $("setup-problem");
+  problem.hidden = !view.problem;
+  problem.textContent = view.problem
+    ? `${t.setupFileProblem}${view.problem.detail ? ` (${view.problem.detail})` : ""}`
+    : "";
+}
+
+// After a state change, keep keyboard focus somewhere sensible: if the focused control has just
+// been hidden, move to the new panel's main control. Never on first render (no focus ring before
+// the person has touched anything), and never by stealing focus from a visible control.
+function moveFocus(state) {
+  if (!rendered) return;
+  const active = document.activeElement;
+  if (active && active !== document.body && active.offsetParent !== null) return;
+  const panel = document.querySelector(`[data-panel="${state}"]`);
+  const target = panel && (panel.querySelector("[data-autofocus]:not([hidden])") || panel.querySelector("h2"));
+  if (target) target.focus({ preventScroll: true });
+}
+
 function render(view) {
   document.body.dataset.state = view.state;
   clearInterval(countdownTimer);
-  let announcement = t.announce[view.state] || "";
-  if (view.state === "signed-out") {
-    const notice = document.getElementById("notice");
-    notice.hidden = !view.notice;
-    notice.textContent = view.notice || "";
-    document.getElementById("sign-in-amazon").focus();
+  let announcement = fill(t.announce[view.state] || "", {});
+  if (view.state === "setup") {
+    renderSetup(view);
+  } else if (view.state === "signed-out") {
+    showNotice($("notice"), view.notice);
   } else if (view.state === "signing-in") {
+    lastMethod = view.method || lastMethod;
     startCountdown(view.deadline);
-    const err = document.getElementById("browser-error");
+    $("signing-in-feedback").textContent = "";
+    const err = $("browser-error");
     err.hidden = !view.browser_error;
-    err.textContent = view.browser_error || "";
-    document.getElementById("cancel").focus();
+    err.textContent = view.browser_error ? `${t.browserNotOpened} (${view.browser_error})` : "";
   } else if (view.state === "signed-in") {
-    const user = view.user;
-    const name = user.name || user.username || user.email || "";
-    document.getElementById("user-name").textContent = name;
-    document.getElementById("user-email").textContent = user.email || "";
-    document.getElementById("avatar").textContent = initials(name);
-    const via = document.getElementById("user-via");
-    via.hidden = user.identities.length === 0;
-    via.textContent = user.identities.length ? fill(t.via, { provider: user.identities.map(providerName).join(", ") }) : "";
-    announcement = fill(announcement, { name });
-    document.getElementById("sign-out").focus();
+    const name = renderUser(view.user);
+    announcement = fill(t.announce["signed-in"], { name });
   } else if (view.state === "error") {
-    document.getElementById("error-message").textContent = view.message;
-    document.getElementById("error-message").dataset.code = view.code;
-    announcement = fill(announcement, { message: view.message });
-    document.getElementById("try-again").focus();
+    const words = renderError(view);
+    announcement = fill(t.announce.error, { title: words.title, message: $("error-text").textContent });
   }
-  document.getElementById("status").textContent = announcement;
+  $("status").textContent = announcement;
+  moveFocus(view.state);
+  rendered = true;
 }
 
 async function call(command, args) {
   try {
     await tauri.core.invoke(command, args);
+    return null;
   } catch (error) {
-    render({ state: "error", code: error?.code || "app.error", message: error?.message || String(error) });
+    return {
+      code: error?.code || "app.error",
+      message: error?.message || String(error),
+      detail: error?.detail || null,
+    };
   }
 }
 
-translatePage();
-document.getElementById("sign-in-amazon").addEventListener("click", () => call("sign_in", { method: "amazon" }));
-document.getElementById("sign-in").addEventListener("click", () => call("sign_in", { method: "logto" }));
-document.getElementById("cancel").addEventListener("click", () => call("cancel_sign_in"));
-document.getElementById("sign-out").addEventListener("click", () => call("sign_out"));
-document.getElementById("try-again").addEventListener("click", () => call("sign_in", { method: "amazon" }));
+async function signIn(method) {
+  lastMethod = method;
+  const error = await call("sign_in", { method });
+  if (error) render({ state: "error", ...error });
+}
 
-await tauri.event.listen("auth-state", (event) => render(event.payload));
-render(await tauri.core.invoke("get_state"));
+function feedback(text) {
+  $("signing-in-feedback").textContent = text;
+}
+
+function showSetupError(text, detail) {
+  const box = $("setup-error");
+  $("setup-error-text").textContent = text;
+  $("setup-error-detail").textContent = detail || "";
+  $("setup-error-detail").hidden = !detail;
+  box.hidden = !text;
+  if (text) box.scrollIntoView({ block: "nearest" });
+}
+
+async function saveSetup(event) {
+  event.preventDefault();
+  const endpoint = $("setup-endpoint").value.trim();
+  const appId = $("setup-app-id").value.trim();
+  if (!endpoint || !appId) {
+    showSetupError(t.setupEmpty);
+    (endpoint ? $("setup-app-id") : $("setup-endpoint")).focus();
+    return;
+  }
+  showSetupError("");
+  const button = $("setup-save");
+  button.disabled = true;
+  button.classList.add("busy");
+  $("setup-save-label").textContent = t.setupChecking;
+  $("status").textContent = t.setupChecking;
+  const error = await call("save_setup", { endpoint, appId });
+  button.disabled = false;
+  button.classList.remove("busy");
+  $("setup-save-label").textContent = t.setupSave;
+  if (error) {
+    showSetupError(t.setupErrors[error.code] || errorWords(error.code).message, error.detail);
+  }
+}
+
+function wire() {
+  $("sign-in-amazon").addEventListener("click", () => signIn("amazon"));
+  $("sign-in").addEventListener("click", () => signIn("logto"));
+  $("cancel").addEventListener("click", () => call("cancel_sign_in"));
+  $("open-again").addEventListener("click", async () => {
+    const error = await call("open_browser_again");
+    feedback(error ? `${errorWords(error.code).message}${error.detail ? ` (${error.detail})` : ""}` : t.browserOpened);
+  });
+  $("copy-link").addEventListener("click", async () => {
+    const error = await call("copy_sign_in_link");
+    feedback(error ? errorWords(error.code).message : t.linkCopied);
+  });
+  $("sign-out").addEventListener("click", async () => {
+    const error = await call("sign_out");
+    if (error) render({ state: "error", ...error });
+  });
+  $("try-again").addEventListener("click", () => signIn(lastMethod));
+  $("setup-form").addEventListener("submit", saveSetup);
+  // Help opens in the system browser; the window itself never navigates away.
+  for (const link of document.querySelectorAll("a[data-help]")) {
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      call("open_help", { topic: link.dataset.help });
+    });
+  }
+}
+
+trackInputModality();
+wire();
+// Listen first so no change is missed; the snapshot (with the language) draws the first screen.
+let ready = false;
+await tauri.event.listen("auth-state", (event) => { if (ready) render(event.payload); });
+const snapshot = await tauri.core.invoke("get_state");
+setLanguage(snapshot.language);
+render(snapshot);
+ready = true;

@@ -20,7 +20,8 @@ pub fn status() -> i32 {
         }
     };
     let result = runtime.block_on(async {
-        let config = Config::from_env()?.ok_or_else(|| {
+        // The same configuration the window uses: the environment, else the config file.
+        let (config, _) = Config::resolve_from_system()?.ok_or_else(|| {
             AuthError::Config("no Logto endpoint and app id are configured".into())
         })?;
         let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));

@@ -1,9 +1,10 @@
 //! Test support: the provider ([`idp`]), the system browser stand-in driven through chromedriver
-//! ([`chrome`]), and helpers shared by the flows.
+//! ([`chrome`]), an X display per app window ([`xvfb`]), and helpers shared by the flows.
 
 pub mod chrome;
 pub mod idp;
 pub mod logs;
+pub mod xvfb;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
 use std::time::Duration;

@@ -1,7 +1,9 @@
 //! What the core needs to know about the tenant: endpoint, app id, extra scopes, API resources,
-//! the optional post-logout redirect, and how long a sign-in may wait. Read from the environment
-//! here; nothing in this module touches the network.
+//! the optional post-logout redirect, and how long a sign-in may wait. Read from the environment,
+//! or from the config file the first-run screen saves (the environment wins); nothing in this
+//! module touches the network.
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use url::Url;
@@ -257,5 +259,226 @@ mod tests {
             ("LOGTO_SIGN_IN_TIMEOUT_SECS", "soon"),
         ]));
         assert!(bad.is_err());
+    }
+}
+
+/// The part of the configuration the first-run screen saves: `<config dir>/logto-desktop/config.json`.
+/// Neither value is a secret (the app id of a Native app is public), so a plain file is enough.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct SavedConfig {
+    pub endpoint: String,
+    pub app_id: String,
+}
+
+impl SavedConfig {
+    /// What to save for a config that has passed its checks (the endpoint as normalised).
+    pub fn from_config(config: &Config) -> Self {
+        SavedConfig {
+            endpoint: config.endpoint.as_str().trim_end_matches('/').to_string(),
+            app_id: config.app_id.clone(),
+        }
+    }
+}
+
+/// Where the config file lives: `<OS config dir>/logto-desktop/config.json` (on Linux
+/// `$XDG_CONFIG_HOME/logto-desktop/config.json`). `None` when the OS has no config dir.
+pub fn config_file_path() -> Option<PathBuf> {
+    dirs::config_dir().map(|dir| dir.join("logto-desktop").join("config.json"))
+}
+
+/// Reads the config file. A missing file is `Ok(None)`; one that cannot be read or parsed is a
+/// [`AuthError::Config`] naming the file.
+pub fn read_config_file(path: &Path) -> Result<Option<SavedConfig>, AuthError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(text) => text,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => {
+            return Err(AuthError::Config(format!(
+                "{} could not be read ({e})",
+                path.display()
+            )))
+        }
+    };
+    serde_json::from_str(&text).map(Some).map_err(|e| {
+        AuthError::Config(format!(
+            "{} is not a valid config file ({e})",
+            path.display()
+        ))
+    })
+}
+
+/// Writes the config file atomically: a temporary file in the same folder, flushed to disk, then
+/// renamed over the old one, so a crash leaves either the old file or the new one, never half.
+pub fn write_config_file(path: &Path, saved: &SavedConfig) -> std::io::Result<()> {
+    let dir = path
+        .parent()
+        .ok_or_else(|| std::io::Error::other("the config file has no folder"))?;
+    std::fs::create_dir_all(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "config.json".into());
+    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    let text = serde_json::to_string_pretty(saved).map_err(std::io::Error::other)?;
+    let written = (|| {
+        use std::io::Write;
+        let mut file = std::fs::File::create(&temp)?;
+        file.write_all(text.as_bytes())?;
+        file.write_all(b"\n")?;
+        file.sync_all()?;
+        std::fs::rename(&temp, path)
+    })();
+    if written.is_err() {
+        let _ = std::fs::remove_file(&temp);
+    }
+    written?;
+    // Make the rename itself durable where the OS allows opening a folder.
+    if let Ok(folder) = std::fs::File::open(dir) {
+        let _ = folder.sync_all();
+    }
+    Ok(())
+}
+
+/// Where the configuration in use came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConfigSource {
+    Environment,
+    File,
+}
+
+impl Config {
+    /// A config from the saved endpoint and app id, with the optional settings (scopes,
+    /// resources, timeout...) still read from `get`.
+    pub fn from_saved(
+        get: impl Fn(&str) -> Option<String>,
+        saved: &SavedConfig,
+    ) -> Result<Self, AuthError> {
+        let config = Self::from_lookup(|name| match name {
+            "LOGTO_ENDPOINT" => Some(saved.endpoint.clone()),
+            "LOGTO_APP_ID" => Some(saved.app_id.clone()),
+            other => get(other),
+        })?;
+        config.ok_or_else(|| AuthError::Config("the endpoint and app id are empty".into()))
+    }
+
+    /// The configuration in use: `LOGTO_ENDPOINT`/`LOGTO_APP_ID` when either is set (the
+    /// environment wins), else the config file at `file`, else `Ok(None)` (the window then shows
+    /// its first-run screen).
+    pub fn resolve(
+        get: impl Fn(&str) -> Option<String>,
+        file: Option<&Path>,
+    ) -> Result<Option<(Self, ConfigSource)>, AuthError> {
+        if let Some(config) = Self::from_lookup(&get)? {
+            return Ok(Some((config, ConfigSource::Environment)));
+        }
+        let Some(saved) = file.map(read_config_file).transpose()?.flatten() else {
+            return Ok(None);
+        };
+        Ok(Some((Self::from_saved(get, &saved)?, ConfigSource::File)))
+    }
+
+    /// [`Config::resolve`] over the process environment and [`config_file_path`].
+    pub fn resolve_from_system() -> Result<Option<(Self, ConfigSource)>, AuthError> {
+        Self::resolve(
+            |name| std::env::var(name).ok(),
+            config_file_path().as_deref(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod file_tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    fn saved(endpoint: &str, app_id: &str) -> SavedConfig {
+        SavedConfig {
+            endpoint: endpoint.into(),
+            app_id: app_id.into(),
+        }
+    }
+
+    #[test]
+    fn the_file_round_trips_and_leaves_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logto-desktop").join("config.json");
+        assert_eq!(read_config_file(&path).unwrap(), None, "missing is None");
+        write_config_file(&path, &saved("https://a.logto.app", "app1")).unwrap();
+        write_config_file(&path, &saved("https://b.logto.app", "app2")).unwrap();
+        assert_eq!(
+            read_config_file(&path).unwrap(),
+            Some(saved("https://b.logto.app", "app2"))
+        );
+        let names: Vec<_> = std::fs::read_dir(path.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(names, ["config.json"]);
+    }
+
+    #[test]
+    fn a_broken_file_is_a_config_error_naming_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        std::fs::write(&path, "{ not json").unwrap();
+        let err = read_config_file(&path).unwrap_err();
+        assert_eq!(err.code(), "config.invalid");
+        assert!(err.to_string().contains("config.json"), "{err}");
+    }
+
+    #[test]
+    fn the_environment_wins_over_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        write_config_file(&path, &saved("https://file.logto.app", "from-file")).unwrap();
+        let vars = [
+            ("LOGTO_ENDPOINT", "https://env.logto.app"),
+            ("LOGTO_APP_ID", "from-env"),
+        ];
+        let (config, source) = Config::resolve(env(&vars), Some(&path)).unwrap().unwrap();
+        assert_eq!(source, ConfigSource::Environment);
+        assert_eq!(config.app_id, "from-env");
+        // Half an environment is an error, not a silent fall-back to the file.
+        let half = [("LOGTO_ENDPOINT", "https://env.logto.app")];
+        assert!(Config::resolve(env(&half), Some(&path)).is_err());
+    }
+
+    #[test]
+    fn the_file_is_used_without_the_environment_and_options_still_apply() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        assert_eq!(Config::resolve(env(&[]), Some(&path)).unwrap(), None);
+        assert_eq!(Config::resolve(env(&[]), None).unwrap(), None);
+        write_config_file(&path, &saved("https://file.logto.app/oidc", "from-file")).unwrap();
+        let vars = [("LOGTO_SIGN_IN_TIMEOUT_SECS", "9")];
+        let (config, source) = Config::resolve(env(&vars), Some(&path)).unwrap().unwrap();
+        assert_eq!(source, ConfigSource::File);
+        assert_eq!(config.issuer(), "https://file.logto.app/oidc");
+        assert_eq!(config.sign_in_timeout, Duration::from_secs(9));
+    }
+
+    #[test]
+    fn a_file_with_a_bad_endpoint_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        write_config_file(&path, &saved("http://evil.example", "x")).unwrap();
+        assert!(Config::resolve(env(&[]), Some(&path)).is_err());
+    }
+
+    #[test]
+    fn what_is_saved_is_the_normalised_endpoint() {
+        let config = Config::new("https://a.logto.app/oidc/", "app").unwrap();
+        assert_eq!(
+            SavedConfig::from_config(&config),
+            saved("https://a.logto.app", "app")
+        );
     }
 }

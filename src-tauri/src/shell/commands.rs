@@ -1,32 +1,92 @@
 //! The commands the page may call. Thin: each hands the work to the core and turns the outcome
-//! into a new [`AuthView`]. Errors reach the page as `{ code, message }` and never carry a secret.
+//! into a new [`AuthView`]. Errors reach the page as `{ code, message, detail }` and never carry a
+//! secret. The authorization URL (it holds `state` and `nonce`) never reaches the page or the
+//! logs: "Copy link" puts it on the clipboard from here.
 
-use serde::Serialize;
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Runtime, State};
+use tauri_plugin_clipboard_manager::ClipboardExt;
+use url::Url;
 
-use super::view::AuthView;
-use super::{focus_main, set_view, Shell};
-use crate::auth::SignInMethod;
+use super::view::{AuthView, Notice, Snapshot, SIGN_OUT_INCOMPLETE};
+use super::{focus_main, make_service, restore, set_view, Shell};
+use crate::auth::config::{write_config_file, SavedConfig};
+use crate::auth::pages::Language;
+use crate::auth::{AuthError, AuthService, Browser, Config, SignInMethod, SystemBrowser};
+
+/// Codes of the shell's own errors (the core's are in `auth::error`); the page words each one.
+pub const NOT_SIGNING_IN: &str = "sign_in.not_in_progress";
+pub const CLIPBOARD_UNAVAILABLE: &str = "clipboard.unavailable";
+pub const CONFIG_SAVE_FAILED: &str = "config.save_failed";
+pub const SETUP_NOT_NEEDED: &str = "setup.not_needed";
+pub const SHELL_CODES: [&str; 5] = [
+    NOT_SIGNING_IN,
+    CLIPBOARD_UNAVAILABLE,
+    CONFIG_SAVE_FAILED,
+    SETUP_NOT_NEEDED,
+    SIGN_OUT_INCOMPLETE,
+];
 
 #[derive(Debug, Serialize)]
 pub struct CommandError {
     pub code: String,
     pub message: String,
+    /// The specific part (a host, a provider's words), shown as text.
+    pub detail: Option<String>,
+}
+
+impl CommandError {
+    fn new(code: &str, message: impl Into<String>) -> Self {
+        CommandError {
+            code: code.to_string(),
+            message: message.into(),
+            detail: None,
+        }
+    }
+}
+
+impl From<&AuthError> for CommandError {
+    fn from(error: &AuthError) -> Self {
+        let notice = Notice::from_error(error);
+        CommandError {
+            code: notice.code,
+            message: error.to_string(),
+            detail: notice.detail,
+        }
+    }
+}
+
+impl From<AuthError> for CommandError {
+    fn from(error: AuthError) -> Self {
+        CommandError::from(&error)
+    }
 }
 
 fn not_configured(shell: &Shell) -> CommandError {
     match shell.view() {
-        AuthView::Error { code, message } => CommandError { code, message },
-        _ => CommandError {
-            code: "config.invalid".into(),
-            message: "Logto is not configured.".into(),
+        AuthView::Error {
+            code,
+            message,
+            detail,
+        } => CommandError {
+            code,
+            message,
+            detail,
         },
+        _ => CommandError::new("config.invalid", "Logto is not configured."),
     }
 }
 
+fn not_signing_in() -> CommandError {
+    CommandError::new(NOT_SIGNING_IN, "No sign-in is waiting for the browser.")
+}
+
+/// The state and the language the shell picked for the window.
 #[tauri::command]
-pub fn get_state(shell: State<'_, Shell>) -> AuthView {
-    shell.view()
+pub fn get_state(shell: State<'_, Shell>) -> Snapshot {
+    shell.snapshot()
 }
 
 /// Starts a sign-in and returns at once; progress arrives as state events.
@@ -36,10 +96,7 @@ pub fn sign_in<R: Runtime>(
     shell: State<'_, Shell>,
     method: Option<SignInMethod>,
 ) -> Result<(), CommandError> {
-    let service = shell
-        .service
-        .clone()
-        .ok_or_else(|| not_configured(&shell))?;
+    let service = shell.service().ok_or_else(|| not_configured(&shell))?;
     start_sign_in(app, service, method.unwrap_or_default());
     Ok(())
 }
@@ -47,7 +104,7 @@ pub fn sign_in<R: Runtime>(
 /// Shared by the command and the app menu.
 pub fn start_sign_in<R: Runtime>(
     app: AppHandle<R>,
-    service: std::sync::Arc<crate::auth::AuthService>,
+    service: Arc<AuthService>,
     method: SignInMethod,
 ) {
     tauri::async_runtime::spawn(async move {
@@ -70,8 +127,8 @@ pub fn start_sign_in<R: Runtime>(
                 focus_main(&app);
             }
             // A newer sign-in replaced this one: its own events tell the story.
-            Err(crate::auth::AuthError::Cancelled) if service.is_signing_in() => {}
-            Err(crate::auth::AuthError::Cancelled) => {
+            Err(AuthError::Cancelled) if service.is_signing_in() => {}
+            Err(AuthError::Cancelled) => {
                 let view = match service.current_user().await {
                     Some(user) => AuthView::SignedIn { user: user.into() },
                     None => AuthView::SignedOut { notice: None },
@@ -88,7 +145,36 @@ pub fn start_sign_in<R: Runtime>(
 
 #[tauri::command]
 pub fn cancel_sign_in(shell: State<'_, Shell>) -> bool {
-    shell.service.as_ref().is_some_and(|s| s.cancel_sign_in())
+    shell.service().is_some_and(|s| s.cancel_sign_in())
+}
+
+/// Opens the sign-in in progress in the browser once more.
+#[tauri::command]
+pub async fn open_browser_again(shell: State<'_, Shell>) -> Result<(), CommandError> {
+    let service = shell.service().ok_or_else(not_signing_in)?;
+    if service.sign_in_link().is_none() {
+        return Err(not_signing_in());
+    }
+    service.open_browser_again().await?;
+    Ok(())
+}
+
+/// Puts the sign-in link on the clipboard, for a browser the app could not open. The link never
+/// travels to the page, and is never logged.
+#[tauri::command]
+pub async fn copy_sign_in_link<R: Runtime>(
+    app: AppHandle<R>,
+    shell: State<'_, Shell>,
+) -> Result<(), CommandError> {
+    let link = shell
+        .service()
+        .and_then(|s| s.sign_in_link())
+        .ok_or_else(not_signing_in)?;
+    app.clipboard()
+        .write_text(link.to_string())
+        .map_err(|e| CommandError::new(CLIPBOARD_UNAVAILABLE, e.to_string()))?;
+    tracing::info!("copied the sign-in link to the clipboard");
+    Ok(())
 }
 
 #[tauri::command]
@@ -96,24 +182,127 @@ pub async fn sign_out<R: Runtime>(
     app: AppHandle<R>,
     shell: State<'_, Shell>,
 ) -> Result<(), CommandError> {
-    let service = shell
-        .service
-        .clone()
-        .ok_or_else(|| not_configured(&shell))?;
+    let service = shell.service().ok_or_else(|| not_configured(&shell))?;
     do_sign_out(app, service).await;
     Ok(())
 }
 
 /// Shared by the command and the app menu.
-pub async fn do_sign_out<R: Runtime>(
-    app: AppHandle<R>,
-    service: std::sync::Arc<crate::auth::AuthService>,
-) {
+pub async fn do_sign_out<R: Runtime>(app: AppHandle<R>, service: Arc<AuthService>) {
     let view = match service.sign_out().await {
         Ok(report) => AuthView::SignedOut {
-            notice: report.warning,
+            notice: report.warning.map(|warning| Notice {
+                code: SIGN_OUT_INCOMPLETE.to_string(),
+                detail: Some(warning),
+            }),
         },
         Err(e) => AuthView::from_error(&e),
     };
     set_view(&app, view);
+}
+
+/// The first-run screen: checks the endpoint and app id by fetching Logto's discovery document,
+/// then saves them to the config file and starts the service. Nothing is saved when a check
+/// fails.
+#[tauri::command]
+pub async fn save_setup<R: Runtime>(
+    app: AppHandle<R>,
+    shell: State<'_, Shell>,
+    endpoint: String,
+    app_id: String,
+) -> Result<(), CommandError> {
+    let _one_at_a_time = shell.setup_lock.lock().await;
+    if shell.service().is_some() {
+        return Err(CommandError::new(
+            SETUP_NOT_NEEDED,
+            "The app is already configured.",
+        ));
+    }
+    let path = shell.config_path.clone().ok_or_else(|| {
+        CommandError::new(
+            CONFIG_SAVE_FAILED,
+            "This system has no folder for settings.",
+        )
+    })?;
+    // The offline checks first (URL shape, https, app id characters), with their own words.
+    Config::new(&endpoint, &app_id)?;
+    let saved = SavedConfig {
+        endpoint: endpoint.trim().to_string(),
+        app_id: app_id.trim().to_string(),
+    };
+    let config = Config::from_saved(|name| std::env::var(name).ok(), &saved)?;
+    let http = crate::auth::http::client()?;
+    crate::auth::discovery::discover(&http, &config).await?;
+    write_config_file(&path, &SavedConfig::from_config(&config)).map_err(|e| CommandError {
+        code: CONFIG_SAVE_FAILED.to_string(),
+        message: format!("The settings could not be saved: {e}."),
+        detail: Some(format!("{}: {e}", path.display())),
+    })?;
+    tracing::info!(path = %path.display(), "saved the endpoint and app id");
+    shell.set_service(Arc::new(make_service(config, shell.language)?));
+    restore(app).await;
+    Ok(())
+}
+
+/// Help the first-run screen links to, opened in the system browser (never in the window).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum HelpTopic {
+    /// Logto's docs on application types, the Native app among them.
+    NativeApp,
+    /// Logto Cloud's console, where the app is created.
+    Console,
+}
+
+impl HelpTopic {
+    pub fn url(self, language: Language) -> &'static str {
+        match (self, language) {
+            (HelpTopic::NativeApp, Language::Ja) => {
+                "https://docs.logto.io/ja/integrate-logto/application-data-structure"
+            }
+            (HelpTopic::NativeApp, _) => {
+                "https://docs.logto.io/integrate-logto/application-data-structure"
+            }
+            (HelpTopic::Console, _) => "https://cloud.logto.io/",
+        }
+    }
+}
+
+/// Opens one of a fixed set of help pages in the system browser: the page names a topic, never
+/// a URL.
+#[tauri::command]
+pub async fn open_help(shell: State<'_, Shell>, topic: HelpTopic) -> Result<(), CommandError> {
+    let url = Url::parse(topic.url(shell.language))
+        .map_err(|e| CommandError::new("browser.open_failed", e.to_string()))?;
+    tokio::task::spawn_blocking(move || SystemBrowser.open(&url))
+        .await
+        .map_err(|_| CommandError::new("browser.open_failed", "the browser task failed"))?
+        .map_err(|e| AuthError::Browser(e).into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn help_urls_are_https_pages_of_logto() {
+        for topic in [HelpTopic::NativeApp, HelpTopic::Console] {
+            for language in [Language::En, Language::Ja] {
+                let url = Url::parse(topic.url(language)).unwrap();
+                assert_eq!(url.scheme(), "https");
+                assert!(url.host_str().unwrap().ends_with("logto.io"), "{url}");
+            }
+        }
+        assert!(HelpTopic::NativeApp.url(Language::Ja).contains("/ja/"));
+    }
+
+    #[test]
+    fn a_command_error_carries_the_code_and_the_detail() {
+        let error = CommandError::from(AuthError::Network("127.0.0.1: connection failed".into()));
+        assert_eq!(error.code, "network.unreachable");
+        assert_eq!(
+            error.detail.as_deref(),
+            Some("127.0.0.1: connection failed")
+        );
+    }
 }

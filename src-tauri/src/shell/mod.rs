@@ -1,66 +1,126 @@
 //! The shell: adapts the sign-in core to the window. It owns the one state the window, the app
-//! menu and the tests all see ([`view::AuthView`]), the commands the page may call, and the app
-//! menu. Everything the page receives passes through [`view`], which holds no secret.
+//! menu and the tests all see ([`view::AuthView`]), the commands the page may call, the app menu,
+//! the language, and the window's behaviour (one instance, remembered size and position, to the
+//! front when the browser hands back). Everything the page receives passes through [`view`],
+//! which holds no secret.
 
 pub mod commands;
 pub mod menu;
 pub mod view;
 
-use std::sync::{Arc, Mutex};
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, RwLock};
 
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
+use crate::auth::config::{config_file_path, ConfigSource};
+use crate::auth::pages::Language;
 use crate::auth::{AuthError, AuthService, Config, KeyringStore, SystemBrowser};
-use view::AuthView;
+use view::{AuthView, Notice, Snapshot};
 
 /// The event that carries every change of [`AuthView`] to the page.
 pub const STATE_EVENT: &str = "auth-state";
 
 /// What the shell keeps between commands.
 pub struct Shell {
-    /// `None` when the configuration is missing or invalid (the view then says why).
-    pub service: Option<Arc<AuthService>>,
-    pub view: Mutex<AuthView>,
+    /// `None` until there is a valid configuration (the first-run screen can supply one later,
+    /// so it can be set once the app runs).
+    service: RwLock<Option<Arc<AuthService>>>,
+    view: Mutex<AuthView>,
+    /// The language of the window, the menu, Logto's pages and the loopback page.
+    pub language: Language,
+    /// Where the first-run screen saves the endpoint and app id.
+    pub config_path: Option<PathBuf>,
+    /// One first-run check at a time.
+    pub(crate) setup_lock: tokio::sync::Mutex<()>,
 }
 
 impl Shell {
-    /// Builds the shell from the environment's configuration, with the OS keychain and browser.
-    pub fn from_env() -> Self {
-        match Config::from_env() {
-            Ok(Some(mut config)) => {
-                if config.ui_locales.is_none() {
-                    config.ui_locales = Some(system_language());
+    /// Builds the shell from the environment, then the config file, with the OS keychain and
+    /// browser. Without either it shows the first-run screen.
+    pub fn from_system() -> Self {
+        let language = system_language(|name| std::env::var(name).ok());
+        let config_path = config_file_path();
+        let env = |name: &str| std::env::var(name).ok();
+        let env_is_set = ["LOGTO_ENDPOINT", "LOGTO_APP_ID"]
+            .iter()
+            .any(|name| env(name).is_some_and(|v| !v.trim().is_empty()));
+        let shell = |service, view| Shell {
+            service: RwLock::new(service),
+            view: Mutex::new(view),
+            language,
+            config_path: config_path.clone(),
+            setup_lock: tokio::sync::Mutex::new(()),
+        };
+        match Config::resolve(env, config_path.as_deref()) {
+            Ok(Some((config, source))) => match make_service(config, language) {
+                Ok(service) => {
+                    if source == ConfigSource::File {
+                        tracing::info!("using the endpoint and app id from the config file");
+                    }
+                    shell(Some(Arc::new(service)), AuthView::Loading)
                 }
-                let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
-                match AuthService::new(config, store, Arc::new(SystemBrowser)) {
-                    Ok(service) => Shell::with_service(Arc::new(service)),
-                    Err(e) => Shell::failed(&e),
-                }
-            }
-            Ok(None) => Shell::failed(&AuthError::Config(
-                "no Logto endpoint and app id are configured".into(),
-            )),
-            Err(e) => Shell::failed(&e),
+                Err(e) => shell(None, AuthView::from_error(&e)),
+            },
+            Ok(None) => shell(None, setup_view(&config_path, None)),
+            // A broken environment is the person's to fix where they set it; a broken file is
+            // replaced through the first-run screen.
+            Err(e) if env_is_set => shell(None, AuthView::from_error(&e)),
+            Err(e) => shell(None, setup_view(&config_path, Some(Notice::from_error(&e)))),
         }
     }
 
-    pub fn with_service(service: Arc<AuthService>) -> Self {
+    /// A shell around a ready service (tests, and whatever embeds the core differently).
+    pub fn with_service(service: Arc<AuthService>, language: Language) -> Self {
         Shell {
-            service: Some(service),
+            service: RwLock::new(Some(service)),
             view: Mutex::new(AuthView::Loading),
+            language,
+            config_path: None,
+            setup_lock: tokio::sync::Mutex::new(()),
         }
     }
 
-    fn failed(error: &AuthError) -> Self {
-        Shell {
-            service: None,
-            view: Mutex::new(AuthView::from_error(error)),
-        }
+    /// The service, when the app is configured.
+    pub fn service(&self) -> Option<Arc<AuthService>> {
+        self.service
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Installs the service the first-run screen made.
+    pub fn set_service(&self, service: Arc<AuthService>) {
+        *self.service.write().unwrap_or_else(|p| p.into_inner()) = Some(service);
     }
 
     pub fn view(&self) -> AuthView {
         self.view.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
+
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot {
+            language: self.language.tag(),
+            view: self.view(),
+        }
+    }
+}
+
+fn setup_view(path: &Option<PathBuf>, problem: Option<Notice>) -> AuthView {
+    AuthView::Setup {
+        config_path: path.as_ref().map(|p| p.display().to_string()),
+        problem,
+    }
+}
+
+/// The core's service for `config`, speaking `language` on Logto's pages and the loopback page,
+/// with the OS keychain and the system browser.
+pub fn make_service(mut config: Config, language: Language) -> Result<AuthService, AuthError> {
+    if config.ui_locales.is_none() {
+        config.ui_locales = Some(language.tag().to_string());
+    }
+    let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
+    AuthService::new(config, store, Arc::new(SystemBrowser))
 }
 
 /// Sets the state, tells the page and the menu.
@@ -75,7 +135,7 @@ pub fn set_view<R: Runtime>(app: &AppHandle<R>, view: AuthView) {
 
 /// Reads the stored session (no network) and shows what it holds.
 pub async fn restore<R: Runtime>(app: AppHandle<R>) {
-    let Some(service) = app.state::<Shell>().service.clone() else {
+    let Some(service) = app.state::<Shell>().service() else {
         let view = app.state::<Shell>().view();
         set_view(&app, view);
         return;
@@ -83,8 +143,8 @@ pub async fn restore<R: Runtime>(app: AppHandle<R>) {
     let view = match service.restore().await {
         Ok(Some(user)) => AuthView::SignedIn { user: user.into() },
         Ok(None) => AuthView::SignedOut { notice: None },
-        Err(AuthError::CorruptSession) => AuthView::SignedOut {
-            notice: Some(AuthError::CorruptSession.to_string()),
+        Err(e @ AuthError::CorruptSession) => AuthView::SignedOut {
+            notice: Some(Notice::from_error(&e)),
         },
         Err(e) => AuthView::from_error(&e),
     };
@@ -92,7 +152,7 @@ pub async fn restore<R: Runtime>(app: AppHandle<R>) {
 }
 
 /// Brings the main window to the front (after the browser hands back, the person's attention is
-/// in the browser).
+/// in the browser; and when a second launch asks for it).
 pub fn focus_main<R: Runtime>(app: &AppHandle<R>) {
     if let Some(window) = app.get_webview_window("main") {
         let _ = window.unminimize();
@@ -101,34 +161,80 @@ pub fn focus_main<R: Runtime>(app: &AppHandle<R>) {
     }
 }
 
-/// The language for Logto's pages and the loopback page: `LANGUAGE`/`LC_ALL`/`LC_MESSAGES`/`LANG`.
-fn system_language() -> String {
-    ["LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"]
-        .iter()
-        .filter_map(|name| std::env::var(name).ok())
-        .find(|v| !v.is_empty() && v != "C" && v != "POSIX")
-        .map(|v| {
-            let tag = v.split([':', '.']).next().unwrap_or("en").replace('_', "-");
-            if tag.to_ascii_lowercase().starts_with("ja") {
-                "ja".to_string()
-            } else {
-                "en".to_string()
-            }
-        })
-        .unwrap_or_else(|| "en".to_string())
+/// The language for the window, the menu, Logto's pages and the loopback page, from
+/// `LANGUAGE`, `LC_ALL`, `LC_MESSAGES`, `LANG` in that order (as gettext reads them). The first
+/// one set (and not the C locale) decides; in `LANGUAGE`'s list the first language the app
+/// speaks wins. Anything else is English.
+pub fn system_language(get: impl Fn(&str) -> Option<String>) -> Language {
+    for name in ["LANGUAGE", "LC_ALL", "LC_MESSAGES", "LANG"] {
+        let Some(value) = get(name).filter(|v| !v.trim().is_empty()) else {
+            continue;
+        };
+        let entries: Vec<&str> = value.split(':').filter(|e| !e.is_empty()).collect();
+        if entries.iter().all(|e| is_c_locale(e)) {
+            continue;
+        }
+        return entries
+            .iter()
+            .find_map(|e| supported(e))
+            .unwrap_or(Language::En);
+    }
+    Language::En
 }
 
-/// Builds the app on any builder; `run()` passes the real one, tests pass Tauri's mock.
+fn is_c_locale(tag: &str) -> bool {
+    let base = tag.split(['.', '@']).next().unwrap_or(tag);
+    base == "C" || base == "POSIX"
+}
+
+fn supported(tag: &str) -> Option<Language> {
+    let base = tag
+        .split(['_', '-', '.', '@'])
+        .next()
+        .unwrap_or(tag)
+        .to_ascii_lowercase();
+    match base.as_str() {
+        "ja" => Some(Language::Ja),
+        "en" => Some(Language::En),
+        _ => None,
+    }
+}
+
+/// The D-Bus name behind "one running window" on Linux: the app's identifier plus a hash of the
+/// config folder. The session bus is per login, so this is one window per person, as usual;
+/// a second profile (another `XDG_CONFIG_HOME`, as each end-to-end test sandbox has) is a
+/// different app state and gets its own window.
+pub fn instance_id(identifier: &str, config_dir: Option<&std::path::Path>) -> String {
+    // FNV-1a: stable across builds and Rust versions, unlike std's hasher.
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    let dir = config_dir
+        .map(|d| d.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    for byte in dir.bytes() {
+        hash ^= u64::from(byte);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{identifier}.p{hash:016x}")
+}
+
+/// Builds the app on any builder; `run()` passes the real one with the window plugins.
 pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, shell: Shell) -> tauri::Builder<R> {
+    let language = shell.language;
     builder
+        // Copy link writes the sign-in URL to the clipboard from Rust; the page has no access.
+        .plugin(tauri_plugin_clipboard_manager::init())
         .manage(shell)
         .invoke_handler(tauri::generate_handler![
             commands::get_state,
             commands::sign_in,
             commands::cancel_sign_in,
+            commands::open_browser_again,
+            commands::copy_sign_in_link,
             commands::sign_out,
+            commands::save_setup,
+            commands::open_help,
         ])
-        .menu(menu::build)
+        .menu(move |app| menu::build(app, language))
         .on_menu_event(menu::on_event)
         .setup(|app| {
             let handle = app.handle().clone();
@@ -139,8 +245,30 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, shell: Shell) -> tauri:
 
 pub fn run() {
     init_logging();
-    let shell = Shell::from_env();
-    let app = build_app(tauri::Builder::default(), shell).run(tauri::generate_context!());
+    let shell = Shell::from_system();
+    let context = tauri::generate_context!();
+    let instance = instance_id(&context.config().identifier, dirs::config_dir().as_deref());
+    let builder = tauri::Builder::default()
+        // First, so a second launch hands over before anything else starts.
+        .plugin(
+            tauri_plugin_single_instance::Builder::new()
+                .dbus_id(instance)
+                .callback(|app, _argv, _cwd| {
+                    tracing::info!("a second launch asked for the window");
+                    focus_main(app);
+                })
+                .build(),
+        )
+        .plugin(
+            tauri_plugin_window_state::Builder::new()
+                .with_state_flags(
+                    tauri_plugin_window_state::StateFlags::SIZE
+                        | tauri_plugin_window_state::StateFlags::POSITION
+                        | tauri_plugin_window_state::StateFlags::MAXIMIZED,
+                )
+                .build(),
+        );
+    let app = build_app(builder, shell).run(context);
     if let Err(e) = app {
         tracing::error!(error = %e, "the app could not start");
         std::process::exit(1);
@@ -155,4 +283,142 @@ fn init_logging() {
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .try_init();
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn the_language_follows_gettexts_order() {
+        assert_eq!(system_language(env(&[])), Language::En);
+        assert_eq!(
+            system_language(env(&[("LANG", "ja_JP.UTF-8")])),
+            Language::Ja
+        );
+        assert_eq!(
+            system_language(env(&[("LANGUAGE", "fr:ja:en"), ("LANG", "en_US.UTF-8")])),
+            Language::Ja
+        );
+        assert_eq!(
+            system_language(env(&[("LANGUAGE", "en"), ("LANG", "ja_JP.UTF-8")])),
+            Language::En
+        );
+        assert_eq!(
+            system_language(env(&[("LC_ALL", "C.UTF-8"), ("LANG", "ja_JP.UTF-8")])),
+            Language::Ja,
+            "the C locale says nothing about language"
+        );
+        assert_eq!(
+            system_language(env(&[("LANG", "de_DE.UTF-8")])),
+            Language::En
+        );
+        assert_eq!(system_language(env(&[("LANG", "ja-JP")])), Language::Ja);
+    }
+
+    #[test]
+    fn the_shell_and_the_loopback_page_agree_on_the_language() {
+        // The loopback page picks its language from `ui_locales` with the core's own parser.
+        for tag in ["ja_JP.UTF-8", "en_GB.UTF-8", "ja", "fr_FR"] {
+            let picked = system_language(env(&[("LANG", tag)]));
+            assert_eq!(Language::from_tag(picked.tag()), picked, "{tag}");
+        }
+    }
+
+    #[test]
+    fn the_instance_id_is_a_valid_dbus_name_per_config_folder() {
+        let a = instance_id("io.logto.desktop-sample", Some("/home/a/.config".as_ref()));
+        let b = instance_id(
+            "io.logto.desktop-sample",
+            Some("/tmp/sandbox/config".as_ref()),
+        );
+        assert_ne!(a, b);
+        assert_eq!(
+            a,
+            instance_id("io.logto.desktop-sample", Some("/home/a/.config".as_ref()))
+        );
+        // Each element starts with a letter; only letters, digits, '-', '_' and dots.
+        for element in a.split('.') {
+            assert!(
+                element.starts_with(|c: char| c.is_ascii_alphabetic()),
+                "{a}"
+            );
+            assert!(element
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'));
+        }
+    }
+
+    /// The keys of one language's table in ui/i18n.js (`key:` or `"key":` at the start of a line).
+    fn keys_of(block: &str) -> std::collections::BTreeSet<String> {
+        block
+            .lines()
+            .filter_map(|line| {
+                let line = line.trim_start();
+                let (key, _) = line.split_once(':')?;
+                let key = key.trim_matches('"');
+                let plain = !key.is_empty()
+                    && key
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
+                plain.then(|| key.to_string())
+            })
+            .collect()
+    }
+
+    fn language_blocks() -> (&'static str, &'static str) {
+        let page = include_str!("../../../ui/i18n.js");
+        let en = page.find("\n  en: {").expect("the en table");
+        let ja = page.find("\n  ja: {").expect("the ja table");
+        let end = page[ja..].find("\n};").expect("the end of the tables") + ja;
+        // Each block starts after its own `en: {` / `ja: {` line.
+        let (en_start, ja_start) = (en + "\n  en: {".len(), ja + "\n  ja: {".len());
+        (&page[en_start..ja], &page[ja_start..end])
+    }
+
+    #[test]
+    fn every_error_code_has_words_in_both_languages() {
+        let core = include_str!("../auth/error.rs");
+        let mut codes: Vec<String> = core
+            .split("=> \"")
+            .skip(1)
+            .filter_map(|rest| rest.split_once('"').map(|(code, _)| code.to_string()))
+            .filter(|code| code.contains('.'))
+            .collect();
+        assert!(codes.len() >= 15, "found the core's codes: {codes:?}");
+        codes.extend(commands::SHELL_CODES.iter().map(|c| c.to_string()));
+        let (en, ja) = language_blocks();
+        for code in codes {
+            let entry = format!("\"{code}\": {{ title: ");
+            assert!(
+                en.contains(&entry),
+                "ui/i18n.js has no English words for {code}"
+            );
+            assert!(
+                ja.contains(&entry),
+                "ui/i18n.js has no Japanese words for {code}"
+            );
+        }
+    }
+
+    #[test]
+    fn both_languages_have_the_same_strings() {
+        let (en, ja) = language_blocks();
+        let (en, ja) = (keys_of(en), keys_of(ja));
+        assert!(en.len() > 40, "{en:?}");
+        assert_eq!(
+            en.symmetric_difference(&ja).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "keys in one language only"
+        );
+    }
 }

@@ -1,5 +1,7 @@
 //! The one state the window sees, as sent to the page. It is built only from non-secret parts of
 //! the core's types: no token, code, verifier, nonce or authorization URL can reach the page.
+//! Words for people are the page's job (ui/i18n.js, per language); the view carries stable codes
+//! and, where one helps, the core's own detail (provider words are shown as plain text).
 
 use serde::Serialize;
 
@@ -10,31 +12,55 @@ use crate::auth::{AuthError, SignInMethod, User};
 pub enum AuthView {
     /// Reading the keychain at start-up.
     Loading,
+    /// No endpoint and app id in the environment or the config file: the first-run form.
+    Setup {
+        /// Where the form saves (shown to the person; not a secret).
+        config_path: Option<String>,
+        /// Why the saved file could not be used, when it exists but is broken.
+        problem: Option<Notice>,
+    },
     SignedOut {
         /// Something worth saying on the signed-out screen (a removed corrupt session, a
         /// sign-out that could not reach Logto).
-        notice: Option<String>,
+        notice: Option<Notice>,
     },
     SigningIn {
         method: SignInMethod,
         /// Seconds since the Unix epoch.
         deadline: u64,
+        /// Set when the browser could not be opened; the page offers Copy link.
         browser_error: Option<String>,
     },
     SignedIn {
         user: UserView,
     },
     Error {
+        /// The core's dotted code (`sign_in.timed_out`); the page words it per language.
         code: String,
+        /// The core's English sentence, for a code the page does not know.
         message: String,
+        /// The specific part (a provider's `error` and description, a host that did not
+        /// answer), shown as text beside the page's own words.
+        detail: Option<String>,
     },
 }
+
+/// A side note on a screen: a code the page words, and an optional detail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Notice {
+    pub code: String,
+    pub detail: Option<String>,
+}
+
+/// Notice code: sign-out cleared this computer but could not reach Logto.
+pub const SIGN_OUT_INCOMPLETE: &str = "sign_out.incomplete";
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserView {
     pub name: Option<String>,
     pub username: Option<String>,
     pub email: Option<String>,
+    /// Only an `https` picture reaches the page (the CSP allows no other remote image).
     pub picture: Option<String>,
     /// Social connectors the user came through, e.g. `["amazon"]`.
     pub identities: Vec<String>,
@@ -46,10 +72,23 @@ impl From<User> for UserView {
             name: user.name,
             username: user.username,
             email: user.email,
-            picture: user.picture,
+            picture: user.picture.filter(|p| is_https_url(p)),
             identities: user.identities,
         }
     }
+}
+
+fn is_https_url(value: &str) -> bool {
+    url::Url::parse(value).is_ok_and(|u| u.scheme() == "https" && u.host_str().is_some())
+}
+
+/// What `get_state` answers: the view plus the language the shell picked, so the page, the app
+/// menu, Logto's pages (`ui_locales`) and the loopback page all speak the same one.
+#[derive(Debug, Clone, Serialize)]
+pub struct Snapshot {
+    pub language: &'static str,
+    #[serde(flatten)]
+    pub view: AuthView,
 }
 
 impl AuthView {
@@ -57,6 +96,7 @@ impl AuthView {
         AuthView::Error {
             code: error.code().to_string(),
             message: error.to_string(),
+            detail: detail(error),
         }
     }
 
@@ -66,5 +106,89 @@ impl AuthView {
 
     pub fn is_signing_in(&self) -> bool {
         matches!(self, AuthView::SigningIn { .. })
+    }
+}
+
+impl Notice {
+    pub fn from_error(error: &AuthError) -> Self {
+        Notice {
+            code: error.code().to_string(),
+            detail: detail(error),
+        }
+    }
+}
+
+/// The specific part of an error, without the sentence around it. None where the code says all.
+fn detail(error: &AuthError) -> Option<String> {
+    match error {
+        AuthError::Provider(refusal) => Some(refusal.to_string()),
+        AuthError::Config(s)
+        | AuthError::Network(s)
+        | AuthError::Discovery(s)
+        | AuthError::Listener(s)
+        | AuthError::Browser(s)
+        | AuthError::Token(s)
+        | AuthError::Keychain(s)
+        | AuthError::SessionEnded(s) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::error::ProviderRefusal;
+
+    #[test]
+    fn a_refusal_keeps_the_providers_words_as_detail() {
+        let error = AuthError::Provider(ProviderRefusal {
+            error: "access_denied".into(),
+            description: Some("End-User aborted interaction".into()),
+        });
+        let AuthView::Error { code, detail, .. } = AuthView::from_error(&error) else {
+            panic!("an error view");
+        };
+        assert_eq!(code, "provider.refused");
+        assert_eq!(
+            detail.as_deref(),
+            Some("End-User aborted interaction (access_denied)")
+        );
+    }
+
+    #[test]
+    fn only_https_pictures_reach_the_page() {
+        let user = |picture: &str| User {
+            sub: "u1".into(),
+            name: None,
+            username: None,
+            email: None,
+            picture: Some(picture.to_string()),
+            identities: Vec::new(),
+        };
+        let shown = |p: &str| UserView::from(user(p)).picture;
+        assert_eq!(
+            shown("https://cdn.example/a.png").as_deref(),
+            Some("https://cdn.example/a.png")
+        );
+        for bad in [
+            "http://cdn.example/a.png",
+            "javascript:alert(1)",
+            "data:image/png;base64,AAAA",
+            "not a url",
+        ] {
+            assert_eq!(shown(bad), None, "{bad}");
+        }
+    }
+
+    #[test]
+    fn the_snapshot_is_the_view_plus_the_language() {
+        let snapshot = Snapshot {
+            language: "ja",
+            view: AuthView::SignedOut { notice: None },
+        };
+        assert_eq!(
+            serde_json::to_value(&snapshot).unwrap(),
+            serde_json::json!({ "language": "ja", "state": "signed-out", "notice": null })
+        );
     }
 }
