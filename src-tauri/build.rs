@@ -12,6 +12,11 @@ fn main() {
             "sign_out",
             "save_setup",
             "open_help",
+            "is_authenticated",
+            "get_access_token",
+            "get_organization_token",
+            "get_id_token_claims",
+            "fetch_user_info",
         ]));
     if let Err(error) = tauri_build::try_build(attributes) {
         panic!("tauri-build failed: {error:#}");

@@ -814,3 +814,61 @@ async fn the_first_run_screen_refuses_a_bad_endpoint_and_saves_nothing() {
     );
     app.quit().await;
 }
+
+#[tokio::test(flavor = "current_thread")]
+async fn the_call_api_panel_shows_a_tokens_claims_and_never_the_token() {
+    let idp = Idp::start();
+    let store = empty_keychain(&idp);
+    let sandbox = Sandbox::new();
+    let chrome = Chrome::start().await;
+    let resource = "https://api.example.test";
+    let mut env = idp_env(&idp).to_vec();
+    env.push(("LOGTO_RESOURCES", resource));
+    let app = App::launch(&sandbox, Lang::En, &env).await;
+    app.wait_state("signed-out").await;
+    app.click("sign-in").await;
+    let url = sandbox.wait_opened(1).await;
+    assert_eq!(query_value(&url, "resource").as_deref(), Some(resource));
+    let alice = idp.alice().clone();
+    chrome
+        .sign_in_with_password(&url, &alice.username, &alice.password)
+        .await;
+    chrome.landed_on("ok").await;
+    app.wait_state("signed-in").await;
+
+    app.click("call-api").await;
+    let audience = app.wait_text("api-audience", |t| !t.is_empty()).await;
+    assert_eq!(audience, resource, "a JWT access token for the API");
+    assert!(
+        !app.text("api-expires").await.is_empty(),
+        "its expiry is shown"
+    );
+    app.screenshot("signed-in-api", Lang::En);
+
+    // Whatever the page holds, no token is in it.
+    let page = app
+        .eval("return document.documentElement.outerHTML")
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let session = Session::decode(
+        &stored(&store).expect("stored"),
+        &idp.info.issuer,
+        &idp.info.app_id,
+    )
+    .expect("decodes");
+    let mut secrets = vec![session.tokens.id_token.secret().to_string()];
+    secrets.extend(session.tokens.refresh_token.map(|t| t.secret().clone()));
+    secrets.extend(
+        session
+            .access
+            .get(&Default::default())
+            .map(|t| t.token.secret().clone()),
+    );
+    for secret in secrets {
+        assert!(!page.contains(&secret), "a token reached the page");
+    }
+    app.quit().await;
+    chrome.stop().await;
+}

@@ -103,6 +103,41 @@ function renderUser(user) {
   return name;
 }
 
+function renderApiPanel(resources) {
+  const panel = $("api-panel");
+  panel.hidden = resources.length === 0;
+  const select = $("api-resource");
+  const current = [...select.options].map((o) => o.value).join("\n");
+  if (current !== resources.join("\n")) {
+    select.replaceChildren(...resources.map((r) => new Option(r, r)));
+    $("api-result").hidden = true;
+    $("api-error").hidden = true;
+  }
+}
+
+// Asks the shell for an access token for the chosen API and shows what may be shown of it.
+async function callApi() {
+  const resource = $("api-resource").value;
+  const button = $("call-api");
+  button.disabled = true;
+  try {
+    const info = await tauri.core.invoke("get_access_token", { resource });
+    const claims = info.claims || {};
+    const audience = Array.isArray(claims.aud) ? claims.aud.join(", ") : (claims.aud || info.resource || "");
+    $("api-audience").textContent = audience;
+    $("api-scope").textContent = claims.scope || info.scope || t.apiNoScopes;
+    const expires = claims.exp || info.expires_at;
+    $("api-expires").textContent = expires ? new Date(expires * 1000).toLocaleString(lang) : "";
+    $("api-result").hidden = false;
+    $("api-error").hidden = true;
+  } catch (error) {
+    $("api-result").hidden = true;
+    showNotice($("api-error"), { code: error?.code || "app.error", detail: error?.detail || null });
+  } finally {
+    button.disabled = false;
+  }
+}
+
 function renderError(view) {
   const words = errorWords(view.code);
   $("error-title").textContent = words.title;
@@ -154,6 +189,7 @@ function render(view) {
     err.textContent = view.browser_error ? `${t.browserNotOpened} (${view.browser_error})` : "";
   } else if (view.state === "signed-in") {
     const name = renderUser(view.user);
+    renderApiPanel(view.resources || []);
     announcement = fill(t.announce["signed-in"], { name });
   } else if (view.state === "error") {
     const words = renderError(view);
@@ -237,6 +273,7 @@ function wire() {
     if (error) render({ state: "error", ...error });
   });
   $("try-again").addEventListener("click", () => signIn(lastMethod));
+  $("call-api").addEventListener("click", callApi);
   $("setup-form").addEventListener("submit", saveSetup);
   // Help opens in the system browser; the window itself never navigates away.
   for (const link of document.querySelectorAll("a[data-help]")) {

@@ -123,14 +123,14 @@ pub fn start_sign_in<R: Runtime>(
             .await;
         match result {
             Ok(user) => {
-                set_view(&app, AuthView::SignedIn { user: user.into() });
+                set_view(&app, AuthView::signed_in(&service, user));
                 focus_main(&app);
             }
             // A newer sign-in replaced this one: its own events tell the story.
             Err(AuthError::Cancelled) if service.is_signing_in() => {}
             Err(AuthError::Cancelled) => {
                 let view = match service.current_user().await {
-                    Some(user) => AuthView::SignedIn { user: user.into() },
+                    Some(user) => AuthView::signed_in(&service, user),
                     None => AuthView::SignedOut { notice: None },
                 };
                 set_view(&app, view);

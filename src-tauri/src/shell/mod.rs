@@ -6,6 +6,7 @@
 
 pub mod commands;
 pub mod menu;
+pub mod tokens;
 pub mod view;
 
 use std::path::PathBuf;
@@ -141,7 +142,7 @@ pub async fn restore<R: Runtime>(app: AppHandle<R>) {
         return;
     };
     let view = match service.restore().await {
-        Ok(Some(user)) => AuthView::SignedIn { user: user.into() },
+        Ok(Some(user)) => AuthView::signed_in(&service, user),
         Ok(None) => AuthView::SignedOut { notice: None },
         Err(e @ AuthError::CorruptSession) => AuthView::SignedOut {
             notice: Some(Notice::from_error(&e)),
@@ -233,6 +234,11 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, shell: Shell) -> tauri:
             commands::sign_out,
             commands::save_setup,
             commands::open_help,
+            tokens::is_authenticated,
+            tokens::get_access_token,
+            tokens::get_organization_token,
+            tokens::get_id_token_claims,
+            tokens::fetch_user_info,
         ])
         .menu(move |app| menu::build(app, language))
         .on_menu_event(menu::on_event)

@@ -33,6 +33,8 @@ pub enum AuthView {
     },
     SignedIn {
         user: UserView,
+        /// The API resources configured, for the "Call API" panel (empty hides it).
+        resources: Vec<String>,
     },
     Error {
         /// The core's dotted code (`sign_in.timed_out`); the page words it per language.
@@ -92,6 +94,14 @@ pub struct Snapshot {
 }
 
 impl AuthView {
+    /// The signed-in view of `user` under `service`'s configuration.
+    pub fn signed_in(service: &crate::auth::AuthService, user: crate::auth::User) -> Self {
+        AuthView::SignedIn {
+            user: user.into(),
+            resources: service.config().resources.clone(),
+        }
+    }
+
     pub fn from_error(error: &AuthError) -> Self {
         AuthView::Error {
             code: error.code().to_string(),
