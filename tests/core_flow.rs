@@ -59,6 +59,18 @@ impl Harness {
             .expect("the browser channel closed")
     }
 
+    /// Signs alice in on the provider's own page, through Chromium.
+    pub(crate) async fn sign_in_alice(&mut self, chrome: &Chrome) -> User {
+        let task = self.start(SignInMethod::Logto);
+        let url = self.next_url().await;
+        let alice = self.idp.alice().clone();
+        chrome
+            .sign_in_with_password(url.as_str(), &alice.username, &alice.password)
+            .await;
+        chrome.landed_on("ok").await;
+        finish(task).await.expect("sign-in succeeds")
+    }
+
     pub(crate) fn stored(&self) -> Option<Session> {
         self.store
             .load()
@@ -183,14 +195,12 @@ async fn amazon_sign_in_goes_through_the_stand_in_and_shows_the_identity() {
 async fn an_older_rs256_tenant_works_too() {
     let mut h = Harness::new(Idp::start_with(&[("IDP_ID_TOKEN_ALG", "RS256")]));
     let chrome = Chrome::start().await;
-    let task = h.start(SignInMethod::Logto);
-    let url = h.next_url().await;
-    let alice = h.idp.alice().clone();
-    chrome
-        .sign_in_with_password(url.as_str(), &alice.username, &alice.password)
-        .await;
-    chrome.landed_on("ok").await;
-    finish(task).await.expect("RS256 ID tokens are accepted");
+    let user = h.sign_in_alice(&chrome).await;
+    assert_eq!(
+        user.email.as_deref(),
+        Some(h.idp.alice().email.as_str()),
+        "RS256 ID tokens are accepted"
+    );
     chrome.stop().await;
 }
 
@@ -210,14 +220,7 @@ fn status(endpoint: &str, app_id: &str) -> (bool, String, String) {
 async fn signed_in_as_alice() -> (Harness, Chrome) {
     let mut h = Harness::new(Idp::start());
     let chrome = Chrome::start().await;
-    let task = h.start(SignInMethod::Logto);
-    let url = h.next_url().await;
-    let alice = h.idp.alice().clone();
-    chrome
-        .sign_in_with_password(url.as_str(), &alice.username, &alice.password)
-        .await;
-    chrome.landed_on("ok").await;
-    finish(task).await.expect("sign-in succeeds");
+    h.sign_in_alice(&chrome).await;
     (h, chrome)
 }
 

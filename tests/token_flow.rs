@@ -8,9 +8,9 @@ use std::time::Duration;
 
 use logto_desktop::auth::error::AuthError;
 use logto_desktop::auth::tokens::jwt_claims;
-use logto_desktop::auth::{AuthService, Config, KeyringStore, SignInMethod};
+use logto_desktop::auth::{AuthService, Config, KeyringStore};
 
-use crate::core_flow::{finish, Harness};
+use crate::core_flow::Harness;
 use crate::support::chrome::{channel_browser, Chrome};
 use crate::support::idp::Idp;
 use crate::support::nothing_listens_on;
@@ -25,14 +25,7 @@ const RESOURCES: [&str; 3] = [
 async fn signed_in(env: &[(&str, &str)], tweak: impl FnOnce(&mut Config)) -> Harness {
     let mut h = Harness::with_config(Idp::start_with(env), tweak);
     let chrome = Chrome::start().await;
-    let task = h.start(SignInMethod::Logto);
-    let url = h.next_url().await;
-    let alice = h.idp.alice().clone();
-    chrome
-        .sign_in_with_password(url.as_str(), &alice.username, &alice.password)
-        .await;
-    chrome.landed_on("ok").await;
-    finish(task).await.expect("sign-in succeeds");
+    h.sign_in_alice(&chrome).await;
     chrome.stop().await;
     h
 }

@@ -295,14 +295,7 @@ fn init_logging() {
 mod tests {
     use super::*;
 
-    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
-    }
+    use crate::auth::config::tests::lookup as env;
 
     #[test]
     fn the_language_follows_gettexts_order() {
