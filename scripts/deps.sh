@@ -27,6 +27,13 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
 
+# oidc-provider 9 needs Node 20.18 or later (it uses URL.parse and crypto.hash); Debian 12's own
+# nodejs is 18, so say so plainly rather than fail later inside the provider.
+if ! node -e 'const [a, b] = process.versions.node.split(".").map(Number); process.exit(a > 20 || (a === 20 && b >= 18) ? 0 : 1)'; then
+  echo "deps: Node $(node --version) is too old: the local provider needs Node 20.18 or later (e.g. from NodeSource or nvm)." >&2
+  exit 1
+fi
+
 # The provider's Node packages, exactly as locked.
 if [ ! -d tests/idp/node_modules ] || [ tests/idp/package-lock.json -nt tests/idp/node_modules/.package-lock.json ]; then
   echo "deps: npm ci in tests/idp" >&2
