@@ -154,6 +154,7 @@ async fn password_sign_in_validates_and_stores_the_session_in_the_keychain() {
     );
     assert!(session.default_access_token().is_some());
     let stored = h.store.load().expect("keychain").expect("stored");
+    eprintln!("keychain entry: {} bytes", stored.len());
     assert!(
         stored.len() <= logto_desktop::auth::session::MAX_SECRET_BYTES,
         "a real Logto-shaped session ({} bytes) fits the smallest keychain",
