@@ -276,16 +276,7 @@ async fn sign_out_revokes_the_grant_clears_the_keychain_and_ends_the_browser_ses
     chrome.wait_for("signed-out").await;
 
     // The provider now refuses the old refresh token: the grant is gone.
-    let refused = reqwest::Client::new()
-        .post(h.idp.token_endpoint())
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", old_refresh.secret().as_str()),
-            ("client_id", h.idp.info.app_id.as_str()),
-        ])
-        .send()
-        .await
-        .expect("token endpoint");
+    let refused = h.idp.refresh_directly(old_refresh.secret()).await;
     assert_eq!(refused.status(), 400);
     let body: serde_json::Value = refused.json().await.expect("JSON error");
     assert_eq!(body["error"], "invalid_grant");

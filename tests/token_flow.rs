@@ -194,16 +194,7 @@ async fn a_stolen_refresh_token_reused_after_the_window_ends_the_session_cleanly
     tokio::time::sleep(Duration::from_millis(1600)).await;
 
     // The thief replays the old refresh token after the reuse window: Logto revokes the grant.
-    let replay = reqwest::Client::new()
-        .post(h.idp.token_endpoint())
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", stolen.as_str()),
-            ("client_id", h.idp.info.app_id.as_str()),
-        ])
-        .send()
-        .await
-        .expect("token endpoint");
+    let replay = h.idp.refresh_directly(&stolen).await;
     assert_eq!(replay.status(), 400);
 
     let ended = h.service.get_access_token(Some(RESOURCES[1]), None).await;

@@ -1,11 +1,10 @@
 //! `logto-desktop --status`: prints the stored session's user as JSON and exits, with no window
 //! and no network. Scripts (and the tests) use it to see what a new process restores.
 
-use std::sync::Arc;
-
 use serde_json::json;
 
-use crate::auth::{AuthError, AuthService, Config, KeyringStore, SystemBrowser};
+use crate::auth::pages::Language;
+use crate::auth::{AuthError, Config};
 
 /// Runs the status command; returns the process exit code.
 pub fn status() -> i32 {
@@ -24,8 +23,7 @@ pub fn status() -> i32 {
         let (config, _) = Config::resolve_from_system()?.ok_or_else(|| {
             AuthError::Config("no Logto endpoint and app id are configured".into())
         })?;
-        let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
-        let service = AuthService::new(config, store, Arc::new(SystemBrowser))?;
+        let service = crate::shell::make_service(config, Language::default())?;
         service.restore().await
     });
     let (output, code) = match result {

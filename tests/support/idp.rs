@@ -104,8 +104,18 @@ impl Idp {
         let _ = self.child.wait();
     }
 
-    pub fn token_endpoint(&self) -> String {
-        format!("{}/token", self.info.issuer)
+    /// Uses a refresh token at the token endpoint directly, as someone holding a copy would.
+    pub async fn refresh_directly(&self, refresh_token: &str) -> reqwest::Response {
+        reqwest::Client::new()
+            .post(format!("{}/token", self.info.issuer))
+            .form(&[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", refresh_token),
+                ("client_id", self.info.app_id.as_str()),
+            ])
+            .send()
+            .await
+            .expect("token endpoint")
     }
 }
 

@@ -393,14 +393,7 @@ impl Config {
 mod file_tests {
     use super::*;
 
-    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
-        move |name| {
-            pairs
-                .iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.to_string())
-        }
-    }
+    use super::tests::lookup as env;
 
     fn saved(endpoint: &str, app_id: &str) -> SavedConfig {
         SavedConfig {

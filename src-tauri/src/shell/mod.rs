@@ -40,9 +40,9 @@ impl Shell {
     /// Builds the shell from the environment, then the config file, with the OS keychain and
     /// browser. Without either it shows the first-run screen.
     pub fn from_system() -> Self {
-        let language = system_language(|name| std::env::var(name).ok());
-        let config_path = config_file_path();
         let env = |name: &str| std::env::var(name).ok();
+        let language = system_language(env);
+        let config_path = config_file_path();
         let env_is_set = ["LOGTO_ENDPOINT", "LOGTO_APP_ID"]
             .iter()
             .any(|name| env(name).is_some_and(|v| !v.trim().is_empty()));
