@@ -2,7 +2,7 @@
 // a "Native" application (see shared/logto-facts.md), an outer Koa app with the sign-in pages,
 // and the Amazon stand-in on a second loopback origin.
 import http from 'node:http';
-import { createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import Koa from 'koa';
 import mount from 'koa-mount';
 import Provider, { errors } from 'oidc-provider';
@@ -10,6 +10,7 @@ import Provider, { errors } from 'oidc-provider';
 import { createAdapterFactory } from './adapter.js';
 import { startAmazon } from './amazon.js';
 import { esc, page, readForm } from './html.js';
+import { rotateSigningKey, signingKey } from './keys.js';
 import {
   createOrganizationTokens, ORGANIZATION_ROLES_SCOPE, ORGANIZATIONS_SCOPE,
 } from './organizations.js';
@@ -42,24 +43,6 @@ export function optionsFromEnv(env = process.env) {
     demo: env.IDP_DEMO === '1',
     testHooks: env.IDP_TEST_HOOKS === '1',
   };
-}
-
-function signingKey(alg) {
-  let pair;
-  if (alg === 'ES384') {
-    pair = generateKeyPairSync('ec', { namedCurve: 'P-384' });
-  } else if (alg === 'RS256') {
-    pair = generateKeyPairSync('rsa', { modulusLength: 2048 });
-  } else {
-    throw new Error(`IDP_ID_TOKEN_ALG must be ES384 or RS256, not ${alg}`);
-  }
-  // Node 20 can deadlock when a JWK is exported from the key object that generateKeyPairSync
-  // returned (a GC during the export runs the finished key-generation job's destructor, which
-  // takes the lock the export holds; seen here as a provider that never printed its line).
-  // Exporting from a fresh copy of the key avoids sharing that lock.
-  const pem = pair.privateKey.export({ format: 'pem', type: 'pkcs8' });
-  const jwk = createPrivateKey(pem).export({ format: 'jwk' });
-  return { ...jwk, kid: randomBytes(16).toString('base64url'), alg, use: 'sig' };
 }
 
 function listen(server, port) {
@@ -374,8 +357,11 @@ ${demo}`,
   });
 
   // Test hooks (IDP_TEST_HOOKS=1 only): how many refresh-token grants arrived and how many were
-  // in flight at once, and a way to make the token endpoint fail with 503 for the next N requests.
-  const stats = { refreshRequests: 0, inFlight: 0, maxInFlight: 0, failNext: 0 };
+  // in flight at once, how often the JWKS was fetched, a way to make the token endpoint fail with
+  // 503 for the next N requests, and a signing-key rotation as Logto's Console does it (keys.js).
+  const stats = {
+    refreshRequests: 0, inFlight: 0, maxInFlight: 0, failNext: 0, jwksRequests: 0,
+  };
   if (opts.testHooks) {
     const countRefresh = (ctx) => {
       if (ctx.oidc?.params?.grant_type === 'refresh_token') stats.refreshRequests += 1;
@@ -384,9 +370,27 @@ ${demo}`,
     provider.on('grant.error', countRefresh);
     app.use(async (ctx, next) => {
       if (ctx.path === '/test/stats' && ctx.method === 'GET') {
-        ctx.body = { refresh_requests: stats.refreshRequests, max_in_flight: stats.maxInFlight };
+        ctx.body = {
+          refresh_requests: stats.refreshRequests,
+          max_in_flight: stats.maxInFlight,
+          jwks_requests: stats.jwksRequests,
+        };
         return undefined;
       }
+      if (ctx.path === '/test/rotate-keys' && ctx.method === 'POST') {
+        const keep = (await readForm(ctx.req)).get('keep_previous') ?? '1';
+        if (keep !== '1' && keep !== '0') {
+          ctx.status = 400;
+          ctx.body = { error: 'invalid_request', error_description: 'keep_previous must be 1 or 0' };
+          return undefined;
+        }
+        const rotated = rotateSigningKey(provider, alg, { keepPrevious: keep === '1' });
+        log(`signing key rotated to ${rotated.kid}, jwks [${rotated.jwksKids.join(', ')}]`);
+        ctx.body = { kid: rotated.kid, previous_kid: rotated.previousKid, jwks_kids: rotated.jwksKids };
+        return undefined;
+      }
+      // Counted here, before oidc-provider answers: every fetch the client made, whatever came of it.
+      if (ctx.path === '/oidc/jwks' && ctx.method === 'GET') stats.jwksRequests += 1;
       if (ctx.path === '/test/fail-token' && ctx.method === 'POST') {
         const form = await readForm(ctx.req);
         stats.failNext = Number(form.get('count') || '1');

@@ -84,6 +84,7 @@ export function createOrganizationTokens({ users, alg, accessTokenTtl }) {
       scope: '', // no organization permissions (see above)
       accessTokenTTL: accessTokenTtl,
       accessTokenFormat: 'jwt',
+      // No kid: oidc-provider signs with its current key, so a rotation (keys.js) applies here too.
       jwt: { sign: { alg } },
     });
     at.scope = '';
