@@ -3,13 +3,31 @@
 //! closes. Requests that cannot belong to the sign-in (favicon, other paths and methods, a wrong
 //! or missing `state`, a foreign `Host`) get a page of their own and leave the wait running, so a
 //! stray or forged request can never end the real sign-in.
+//!
+//! Anything on this machine can connect to the port, so the listener must also stay out of the
+//! way of local programs that misbehave. It owns the listening socket and every connection it
+//! accepts, each in a tokio task of its own: one request per connection (its head read with
+//! `httparse`, capped at `MAX_HEAD` bytes and its request line at `MAX_REQUEST_LINE`), a read
+//! deadline from accept (`HEAD_DEADLINE`) and a write deadline (`WRITE_DEADLINE`), at most
+//! `MAX_CONNECTIONS` at once (a new one pushes out the oldest that was already answered, else the
+//! oldest that has not finished its request, so idle clients cannot lock the browser out). When
+//! the wait ends, or its future is dropped, the port and all of those connections are closed.
+//! This is not `tiny_http`, which reads heads without a limit, has no deadlines, answers one
+//! request at a time (so a client that pipelines and never reads blocks everyone behind it) and
+//! keeps a thread per connection.
 
+use std::collections::HashMap;
+use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tiny_http::{Header, Method, Request, Response, Server};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::Notify;
+use tokio::task::{AbortHandle, Id, JoinSet};
+use tokio::time::{timeout, timeout_at, Instant};
 use url::Url;
 
 use super::callback::{parse_callback, Callback, ExpectedCallback};
@@ -18,23 +36,30 @@ use super::pages::{self, Page};
 
 pub const CALLBACK_PATH: &str = "/callback";
 
+/// The longest request line (`GET /callback?... HTTP/1.1`) read; longer gets 414. The callback's
+/// target is well under 1 KiB (code, state, iss, or a provider's error words).
+const MAX_REQUEST_LINE: usize = 4 * 1024;
+/// The longest request head (request line and headers) read; larger gets 431. A browser sends
+/// every cookie set for `127.0.0.1` by any local service (cookies ignore the port), so this
+/// leaves room for them, as Node's default does.
+const MAX_HEAD: usize = 16 * 1024;
+/// More header fields than this gets 431; browsers send about twenty.
+const MAX_HEADERS: usize = 64;
+/// The whole head must arrive within this time of the accept; a browser sends it at once.
+const HEAD_DEADLINE: Duration = Duration::from_secs(5);
+/// The whole answer must be written (and the write side shut) within this time.
+const WRITE_DEADLINE: Duration = Duration::from_secs(2);
+/// Connections held at once; one more pushes out an older one (see [`Connections::admit`]).
+const MAX_CONNECTIONS: usize = 128;
+/// After a stray answer, how long and how much the listener keeps reading before it closes, so
+/// the client is not sent a reset (which can destroy the answer) for bytes it sent after its head.
+const LINGER: Duration = Duration::from_secs(1);
+const LINGER_BYTES: usize = 64 * 1024;
+
 /// A bound listener, not yet waiting.
 pub struct Loopback {
-    server: Arc<Server>,
+    listener: std::net::TcpListener,
     port: u16,
-}
-
-/// Stops the listener thread when the wait ends for any reason (result, cancel, timeout, drop).
-struct StopOnDrop {
-    server: Arc<Server>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Drop for StopOnDrop {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::SeqCst);
-        self.server.unblock();
-    }
 }
 
 /// What the listener needs to judge a request.
@@ -48,17 +73,16 @@ pub struct Expectation {
 impl Loopback {
     /// Binds `127.0.0.1:0`. Never `0.0.0.0`: nothing off this machine may reach it.
     pub fn bind() -> Result<Self, AuthError> {
-        let server = Server::http(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-            .map_err(|e| AuthError::Listener(e.to_string()))?;
-        let port = server
-            .server_addr()
-            .to_ip()
-            .map(|a| a.port())
-            .ok_or_else(|| AuthError::Listener("no port was assigned".into()))?;
-        Ok(Loopback {
-            server: Arc::new(server),
-            port,
-        })
+        let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .map_err(|e| AuthError::Listener(format!("no port could be opened ({e})")))?;
+        listener
+            .set_nonblocking(true)
+            .map_err(|e| AuthError::Listener(format!("the port could not be set up ({e})")))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| AuthError::Listener(format!("no port was assigned ({e})")))?
+            .port();
+        Ok(Loopback { listener, port })
     }
 
     pub fn port(&self) -> u16 {
@@ -73,58 +97,307 @@ impl Loopback {
         Url::parse(&text).unwrap_or_else(|_| unreachable!("loopback redirect URI {text}"))
     }
 
-    /// Waits for the callback that belongs to this sign-in. Dropping the future (cancel, timeout)
-    /// stops the listener thread, which then closes the socket.
+    /// Waits for the callback that belongs to this sign-in, and answers it before returning.
+    /// Must run inside a tokio runtime. When this returns, or the future is dropped (cancel,
+    /// timeout), the listening socket is closed and every connection task is aborted, which
+    /// closes its connection.
     pub async fn wait(self, expect: Expectation) -> Result<Callback, AuthError> {
-        let stop = Arc::new(AtomicBool::new(false));
-        let _guard = StopOnDrop {
-            server: self.server.clone(),
-            stop: stop.clone(),
+        // Registering the socket and spawning tasks would panic outside a runtime.
+        if tokio::runtime::Handle::try_current().is_err() {
+            return Err(AuthError::Listener(
+                "the listener was started outside the app's runtime; restart Logto Desktop".into(),
+            ));
+        }
+        let listener = TcpListener::from_std(self.listener).map_err(|e| {
+            AuthError::Listener(format!(
+                "the port could not be watched ({e}); try signing in again"
+            ))
+        })?;
+        let shared = Arc::new(Shared {
+            host: format!("127.0.0.1:{}", self.port),
+            expect,
+        });
+        let mut conns = Connections::default();
+        let mut tally = Tally::default();
+        let result = loop {
+            tokio::select! {
+                // Finished connections first: a decisive callback must not wait behind accepts.
+                biased;
+                Some(joined) = conns.tasks.join_next_with_id(), if !conns.tasks.is_empty() => {
+                    match joined {
+                        Ok((id, outcome)) => {
+                            conns.forget(id);
+                            match outcome {
+                                Outcome::Done(result) => break result,
+                                other => tally.count(&other),
+                            }
+                        }
+                        // Aborted by an eviction (a connection task never panics).
+                        Err(e) => conns.forget(e.id()),
+                    }
+                }
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => {
+                        tally.accepted += 1;
+                        if !conns.admit(stream, &shared) {
+                            tally.refused += 1;
+                        }
+                    }
+                    Err(e) if accept_error_is_transient(&e) => {}
+                    Err(e) => {
+                        break Err(AuthError::Listener(format!(
+                            "a connection from the browser could not be accepted ({e}); try \
+                             signing in again, and restart Logto Desktop if this comes back"
+                        )))
+                    }
+                },
+            }
         };
-        let server = self.server;
-        let port = self.port;
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        std::thread::Builder::new()
-            .name("loopback".into())
-            .spawn(move || {
-                let result = serve(&server, port, &expect, &stop);
-                // The receiver is gone only when the wait was dropped; nothing to report then.
-                let _ = tx.send(result);
-            })
-            .map_err(|e| AuthError::Listener(e.to_string()))?;
-        match rx.await {
-            Ok(Some(result)) => result,
-            Ok(None) | Err(_) => Err(AuthError::Cancelled),
+        tracing::debug!(
+            accepted = tally.accepted,
+            answered = tally.answered,
+            too_large = tally.too_large,
+            malformed = tally.malformed,
+            timed_out = tally.timed_out,
+            gone = tally.gone,
+            evicted = conns.evicted,
+            refused = tally.refused,
+            decisive = result.is_ok(),
+            "loopback wait ended"
+        );
+        // `listener` and `conns.tasks` drop here: the port closes and every task is aborted.
+        result
+    }
+}
+
+/// Errors that concern one connection that is already gone; anything else from `accept` ends
+/// the sign-in rather than spinning or hanging until the timeout.
+fn accept_error_is_transient(e: &io::Error) -> bool {
+    matches!(
+        e.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::Interrupted
+            | io::ErrorKind::WouldBlock
+    )
+}
+
+/// What every connection task reads.
+struct Shared {
+    /// `127.0.0.1:<port>`, the only `Host` accepted.
+    host: String,
+    expect: Expectation,
+}
+
+/// Where a connection is, as the accept loop sees it when it must push one out.
+const READING: u8 = 0;
+/// The head was read and judged a stray; the answer is being written, or was.
+const STRAY: u8 = 1;
+/// The head was the decisive callback; never pushed out.
+const FINAL: u8 = 2;
+
+#[derive(Default)]
+struct Slot {
+    phase: AtomicU8,
+    /// Tells a connection still reading its head to give up. Only looked at while reading, so a
+    /// connection whose head has arrived (perhaps the real callback) is never cut off.
+    evict: Notify,
+}
+
+struct Entry {
+    /// Accept order; lower is older.
+    seq: u64,
+    slot: Arc<Slot>,
+    abort: AbortHandle,
+}
+
+/// The connection tasks. Dropping this aborts them all, which closes their connections.
+#[derive(Default)]
+struct Connections {
+    tasks: JoinSet<Outcome>,
+    live: HashMap<Id, Entry>,
+    next_seq: u64,
+    evicted: u64,
+}
+
+impl Connections {
+    /// Starts a task for `stream`. At the cap, first pushes out an older connection: the oldest
+    /// that has been answered as a stray (it is done with), else the oldest still reading its
+    /// head (an idle or dripping client; the browser sends its head as soon as it connects).
+    /// Refuses `stream` only if neither exists. Returns whether `stream` was taken.
+    fn admit(&mut self, stream: TcpStream, shared: &Arc<Shared>) -> bool {
+        if self.live.len() >= MAX_CONNECTIONS && !self.evict_one() {
+            return false;
+        }
+        let slot = Arc::new(Slot::default());
+        let seq = self.next_seq;
+        self.next_seq += 1;
+        let abort = self
+            .tasks
+            .spawn(serve(stream, Arc::clone(shared), Arc::clone(&slot)));
+        self.live.insert(abort.id(), Entry { seq, slot, abort });
+        true
+    }
+
+    fn evict_one(&mut self) -> bool {
+        let oldest_in = |live: &HashMap<Id, Entry>, phase: u8| {
+            live.iter()
+                .filter(|(_, e)| e.slot.phase.load(Ordering::SeqCst) == phase)
+                .min_by_key(|(_, e)| e.seq)
+                .map(|(id, _)| *id)
+        };
+        if let Some(entry) = oldest_in(&self.live, STRAY).and_then(|id| self.live.remove(&id)) {
+            // Its request was judged a stray; nothing it does later can matter.
+            entry.abort.abort();
+        } else if let Some(entry) =
+            oldest_in(&self.live, READING).and_then(|id| self.live.remove(&id))
+        {
+            entry.slot.evict.notify_one();
+        } else {
+            return false;
+        }
+        self.evicted += 1;
+        true
+    }
+
+    fn forget(&mut self, id: Id) {
+        self.live.remove(&id);
+    }
+}
+
+/// How one connection ended.
+enum Outcome {
+    Done(Result<Callback, AuthError>),
+    /// A stray request was answered with its page.
+    Answered,
+    /// 414 or 431.
+    TooLarge,
+    /// Not an HTTP/1.x request head; answered 400.
+    Malformed,
+    /// The head did not arrive by the deadline.
+    TimedOut,
+    /// The client went away, or the connection was pushed out for a newer one.
+    Gone,
+}
+
+#[derive(Default)]
+struct Tally {
+    accepted: u64,
+    refused: u64,
+    answered: u64,
+    too_large: u64,
+    malformed: u64,
+    timed_out: u64,
+    gone: u64,
+}
+
+impl Tally {
+    fn count(&mut self, outcome: &Outcome) {
+        match outcome {
+            Outcome::Done(_) => {}
+            Outcome::Answered => self.answered += 1,
+            Outcome::TooLarge => self.too_large += 1,
+            Outcome::Malformed => self.malformed += 1,
+            Outcome::TimedOut => self.timed_out += 1,
+            Outcome::Gone => self.gone += 1,
         }
     }
 }
 
-/// The listener loop. Returns `None` when told to stop.
-fn serve(
-    server: &Server,
-    port: u16,
-    expect: &Expectation,
-    stop: &AtomicBool,
-) -> Option<Result<Callback, AuthError>> {
-    let host = format!("127.0.0.1:{port}");
-    while !stop.load(Ordering::SeqCst) {
-        let request = match server.recv_timeout(Duration::from_millis(250)) {
-            Ok(Some(request)) => request,
-            Ok(None) => continue,
-            Err(_) => continue,
-        };
-        if stop.load(Ordering::SeqCst) {
-            return None;
-        }
-        match judge(&request, &host, expect) {
-            Verdict::Stray(page) => respond(request, page),
-            Verdict::Done(page, result) => {
-                respond(request, page);
-                return Some(result);
+/// One connection, one request: read the head, judge it, answer, close.
+async fn serve(mut stream: TcpStream, shared: Arc<Shared>, slot: Arc<Slot>) -> Outcome {
+    let lang = shared.expect.language;
+    let deadline = Instant::now() + HEAD_DEADLINE;
+    let mut buf = Vec::new();
+    let read = tokio::select! {
+        biased;
+        _ = slot.evict.notified() => return Outcome::Gone,
+        read = timeout_at(deadline, read_head(&mut stream, &mut buf)) => read,
+    };
+    // The head is in: from here on an eviction notice is ignored (see `Slot::evict`).
+    let (verdict, outcome) = match read {
+        Err(_) => return Outcome::TimedOut,
+        Ok(Err(HeadError::Gone)) => return Outcome::Gone,
+        Ok(Err(HeadError::LineTooLong)) => (
+            Verdict::Stray(pages::not_found(lang, 414)),
+            Outcome::TooLarge,
+        ),
+        Ok(Err(HeadError::HeadTooLarge)) => (
+            Verdict::Stray(pages::not_found(lang, 431)),
+            Outcome::TooLarge,
+        ),
+        Ok(Ok(end)) => judge_head(&buf[..end], &shared),
+    };
+    match verdict {
+        Verdict::Stray(page) => {
+            slot.phase.store(STRAY, Ordering::SeqCst);
+            if write_answer(&mut stream, &response(&page)).await {
+                linger(&mut stream).await;
             }
+            outcome
+        }
+        Verdict::Done(page, result) => {
+            slot.phase.store(FINAL, Ordering::SeqCst);
+            // The result stands even if the browser has gone before reading its page.
+            if write_answer(&mut stream, &response(&page)).await {
+                drain_ready(&mut stream);
+            }
+            Outcome::Done(result)
         }
     }
-    None
+}
+
+enum HeadError {
+    LineTooLong,
+    HeadTooLarge,
+    /// End of stream or a read error before the head was complete.
+    Gone,
+}
+
+/// Reads until the end of the request head and returns its length. Each byte is looked at a
+/// bounded number of times, however the client splits its writes.
+async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, HeadError> {
+    let mut line_end: Option<usize> = None;
+    loop {
+        let start = buf.len();
+        let room = MAX_HEAD - start;
+        if room == 0 {
+            return Err(match line_end {
+                None => HeadError::LineTooLong,
+                Some(_) => HeadError::HeadTooLarge,
+            });
+        }
+        buf.resize(start + room.min(4096), 0);
+        let n = match stream.read(&mut buf[start..]).await {
+            Ok(0) | Err(_) => return Err(HeadError::Gone),
+            Ok(n) => n,
+        };
+        buf.truncate(start + n);
+        if line_end.is_none() {
+            line_end = buf[start..]
+                .iter()
+                .position(|&b| b == b'\n')
+                .map(|i| start + i);
+        }
+        match line_end {
+            Some(end) if end > MAX_REQUEST_LINE => return Err(HeadError::LineTooLong),
+            None if buf.len() > MAX_REQUEST_LINE => return Err(HeadError::LineTooLong),
+            _ => {}
+        }
+        // An empty line ends the head; it may straddle the previous read.
+        if let Some(end) = head_end(buf, start.saturating_sub(2)) {
+            return Ok(end);
+        }
+    }
+}
+
+/// The end of the first `\n\n` or `\n\r\n` at or after `from`.
+fn head_end(buf: &[u8], from: usize) -> Option<usize> {
+    (from..buf.len()).find_map(|i| match buf[i..] {
+        [b'\n', b'\n', ..] => Some(i + 2),
+        [b'\n', b'\r', b'\n', ..] => Some(i + 3),
+        _ => None,
+    })
 }
 
 enum Verdict {
@@ -132,18 +405,57 @@ enum Verdict {
     Done(Page, Result<Callback, AuthError>),
 }
 
-fn judge(request: &Request, host: &str, expect: &Expectation) -> Verdict {
+/// The parts of a request head that are judged.
+struct Head<'a> {
+    method: &'a str,
+    target: &'a str,
+    /// The value of the `Host` field, if there is exactly one.
+    host: Option<&'a [u8]>,
+}
+
+fn judge_head(head: &[u8], shared: &Shared) -> (Verdict, Outcome) {
+    let lang = shared.expect.language;
+    let mut fields = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut request = httparse::Request::new(&mut fields);
+    match request.parse(head) {
+        Ok(httparse::Status::Complete(_)) => {}
+        Err(httparse::Error::TooManyHeaders) => {
+            return (
+                Verdict::Stray(pages::not_found(lang, 431)),
+                Outcome::TooLarge,
+            )
+        }
+        Ok(httparse::Status::Partial) | Err(_) => {
+            return (
+                Verdict::Stray(pages::not_found(lang, 400)),
+                Outcome::Malformed,
+            )
+        }
+    }
+    let mut hosts = request
+        .headers
+        .iter()
+        .filter(|h| h.name.eq_ignore_ascii_case("host"));
+    let host = match (hosts.next(), hosts.next()) {
+        (Some(h), None) => Some(h.value),
+        _ => None,
+    };
+    let head = Head {
+        method: request.method.unwrap_or(""),
+        target: request.path.unwrap_or(""),
+        host,
+    };
+    let verdict = judge(&head, &shared.host, &shared.expect);
+    (verdict, Outcome::Answered)
+}
+
+fn judge(request: &Head<'_>, host: &str, expect: &Expectation) -> Verdict {
     let lang = expect.language;
-    if *request.method() != Method::Get {
+    if request.method != "GET" {
         return Verdict::Stray(pages::not_found(lang, 405));
     }
     // DNS rebinding: a page on some other name that resolves here must not reach the callback.
-    let host_ok = request
-        .headers()
-        .iter()
-        .find(|h| h.field.equiv("Host"))
-        .is_some_and(|h| h.value.as_str() == host);
-    if !host_ok {
+    if request.host != Some(host.as_bytes()) {
         return Verdict::Stray(pages::not_found(lang, 400));
     }
     let expected = ExpectedCallback {
@@ -152,7 +464,8 @@ fn judge(request: &Request, host: &str, expect: &Expectation) -> Verdict {
         issuer: &expect.issuer,
         requires_iss: expect.requires_iss,
     };
-    match parse_callback(request.url(), &expected) {
+    // An absolute-form target (`http://...`) is not the path, so it is a stray like any other.
+    match parse_callback(request.target, &expected) {
         Ok(Callback::Code(code)) => Verdict::Done(pages::signed_in(lang), Ok(Callback::Code(code))),
         Ok(Callback::Refused(refusal)) => {
             let page = pages::refused(lang, &refusal);
@@ -167,8 +480,21 @@ fn judge(request: &Request, host: &str, expect: &Expectation) -> Verdict {
     }
 }
 
-fn respond(request: Request, page: Page) {
-    let mut response = Response::from_string(page.html).with_status_code(page.status);
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        414 => "URI Too Long",
+        431 => "Request Header Fields Too Large",
+        _ => "Error",
+    }
+}
+
+/// The whole answer, head and page, in one buffer.
+fn response(page: &Page) -> Vec<u8> {
+    let mut head = format!("HTTP/1.1 {} {}\r\n", page.status, reason(page.status));
     for (name, value) in [
         ("Content-Type", "text/html; charset=utf-8"),
         ("Cache-Control", "no-store"),
@@ -178,10 +504,688 @@ fn respond(request: Request, page: Page) {
         ("Content-Security-Policy", pages::CSP),
         ("Connection", "close"),
     ] {
-        if let Ok(header) = Header::from_bytes(name.as_bytes(), value.as_bytes()) {
-            response.add_header(header);
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    if page.status == 405 {
+        head.push_str("Allow: GET\r\n");
+    }
+    head.push_str(&format!("Content-Length: {}\r\n\r\n", page.html.len()));
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(page.html.as_bytes());
+    bytes
+}
+
+/// Writes `bytes` and shuts the write side, within [`WRITE_DEADLINE`]. False if the client did
+/// not take it in time or went away.
+async fn write_answer(stream: &mut TcpStream, bytes: &[u8]) -> bool {
+    let written = timeout(WRITE_DEADLINE, async {
+        stream.write_all(bytes).await?;
+        stream.shutdown().await
+    })
+    .await;
+    matches!(written, Ok(Ok(())))
+}
+
+/// Reads and discards what the client still sends (pipelined requests, a body), until it closes,
+/// for at most [`LINGER`] and [`LINGER_BYTES`].
+async fn linger(stream: &mut TcpStream) {
+    let mut scratch = [0u8; 4096];
+    let mut total = 0;
+    let _ = timeout(LINGER, async {
+        while total < LINGER_BYTES {
+            match stream.read(&mut scratch).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => total += n,
+            }
+        }
+    })
+    .await;
+}
+
+/// Discards what has already arrived, without waiting, so that the close is a plain one.
+fn drain_ready(stream: &mut TcpStream) {
+    let mut scratch = [0u8; 4096];
+    let mut total = 0;
+    while total < LINGER_BYTES {
+        match stream.try_read(&mut scratch) {
+            Ok(0) | Err(_) => break,
+            Ok(n) => total += n,
         }
     }
-    // The browser may have gone away; there is nobody left to tell.
-    let _ = request.respond(response);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read, Write};
+
+    const STATE: &str = "state-123";
+    const ISSUER: &str = "http://127.0.0.1:3001/oidc";
+    /// The spec: the real callback is answered within this, whatever else happens.
+    const ANSWER_WITHIN: Duration = Duration::from_secs(2);
+    /// Upper bound for any single test step that is not the 2 s requirement.
+    const STEP: Duration = Duration::from_secs(15);
+
+    fn expectation() -> Expectation {
+        Expectation {
+            state: openidconnect::CsrfToken::new(STATE.into()),
+            issuer: ISSUER.into(),
+            requires_iss: true,
+            language: pages::Language::En,
+        }
+    }
+
+    fn iss() -> String {
+        url::form_urlencoded::byte_serialize(ISSUER.as_bytes()).collect()
+    }
+
+    fn get(port: u16, target: &str) -> String {
+        format!("GET {target} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nUser-Agent: test\r\n\r\n")
+    }
+
+    fn good_callback(port: u16) -> String {
+        get(
+            port,
+            &format!("/callback?code=the-code&state={STATE}&iss={}", iss()),
+        )
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from((Ipv4Addr::LOCALHOST, port))
+    }
+
+    /// Binds and starts waiting in a task of its own.
+    fn start() -> (u16, tokio::task::JoinHandle<Result<Callback, AuthError>>) {
+        let listener = Loopback::bind().expect("bind 127.0.0.1:0");
+        let port = listener.port();
+        (port, tokio::spawn(listener.wait(expectation())))
+    }
+
+    async fn finish(
+        wait: tokio::task::JoinHandle<Result<Callback, AuthError>>,
+    ) -> Result<Callback, AuthError> {
+        timeout(STEP, wait)
+            .await
+            .expect("the wait ended in time")
+            .expect("the wait task did not panic")
+    }
+
+    fn assert_code(result: Result<Callback, AuthError>) {
+        match result {
+            Ok(Callback::Code(code)) => assert_eq!(code.secret(), "the-code"),
+            other => panic!("expected the code, got {other:?}"),
+        }
+    }
+
+    /// What came back on one connection.
+    #[derive(Debug)]
+    struct Reply {
+        bytes: Vec<u8>,
+    }
+
+    impl Reply {
+        fn text(&self) -> String {
+            String::from_utf8_lossy(&self.bytes).into_owned()
+        }
+        fn status(&self) -> Option<u16> {
+            let text = self.text();
+            let line = text.lines().next()?;
+            let mut parts = line.split(' ');
+            (parts.next()? == "HTTP/1.1").then_some(())?;
+            parts.next()?.parse().ok()
+        }
+        fn header(&self, name: &str) -> Option<String> {
+            let text = self.text();
+            let (head, _) = text.split_once("\r\n\r\n")?;
+            head.lines().skip(1).find_map(|l| {
+                let (n, v) = l.split_once(':')?;
+                n.eq_ignore_ascii_case(name).then(|| v.trim().to_string())
+            })
+        }
+        fn body(&self) -> String {
+            let text = self.text();
+            text.split_once("\r\n\r\n")
+                .map(|(_, b)| b.to_string())
+                .unwrap_or_default()
+        }
+        /// The number of answers on the connection.
+        fn answers(&self) -> usize {
+            self.text().matches("HTTP/1.1 ").count()
+        }
+    }
+
+    /// Reads until the server closes (or resets) the connection.
+    async fn read_reply(stream: &mut TcpStream, within: Duration) -> Reply {
+        let mut bytes = Vec::new();
+        let read = timeout(within, async {
+            let mut chunk = [0u8; 8192];
+            loop {
+                match stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => break,
+                    Ok(n) => bytes.extend_from_slice(&chunk[..n]),
+                }
+            }
+        })
+        .await;
+        assert!(read.is_ok(), "the server closed the connection in time");
+        Reply { bytes }
+    }
+
+    /// Sends `request` on a new connection and reads the answer to the end.
+    async fn exchange(port: u16, request: &[u8]) -> Reply {
+        let mut stream = TcpStream::connect(addr(port)).await.expect("connect");
+        stream.write_all(request).await.expect("send the request");
+        read_reply(&mut stream, STEP).await
+    }
+
+    /// Sends the good callback and checks that the signed-in page came back within 2 s.
+    async fn real_callback_is_answered_in_time(port: u16) {
+        let started = std::time::Instant::now();
+        let reply = timeout(
+            ANSWER_WITHIN,
+            exchange(port, good_callback(port).as_bytes()),
+        )
+        .await
+        .expect("the real callback is answered within 2 s");
+        let took = started.elapsed();
+        assert!(took < ANSWER_WITHIN, "took {took:?}");
+        assert_eq!(reply.status(), Some(200), "{}", reply.text());
+        assert!(reply.body().contains("id=\"ok\""));
+        assert_eq!(reply.header("connection").as_deref(), Some("close"));
+    }
+
+    /// True when the server has closed `stream`: a read gives end of stream or an error.
+    async fn closed_by_server(stream: &mut TcpStream, within: Duration) -> bool {
+        let mut chunk = [0u8; 4096];
+        timeout(within, async {
+            loop {
+                match stream.read(&mut chunk).await {
+                    Ok(0) | Err(_) => return,
+                    Ok(_) => {}
+                }
+            }
+        })
+        .await
+        .is_ok()
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn strays_get_their_page_and_the_real_callback_ends_the_wait() {
+        let (port, wait) = start();
+        let wrong_state = format!("/callback?code=forged&state=nope&iss={}", iss());
+        let no_state = format!("/callback?error=access_denied&iss={}", iss());
+        let strays: Vec<(String, u16, &str)> = vec![
+            (get(port, "/favicon.ico"), 404, "not-found"),
+            (get(port, "/somewhere?state=state-123"), 404, "not-found"),
+            (
+                format!("GET http://127.0.0.1:{port}/callback?code=a&state={STATE} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n"),
+                404,
+                "not-found",
+            ),
+            (
+                format!("POST /callback HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 3\r\n\r\na=b"),
+                405,
+                "not-found",
+            ),
+            (
+                format!("GET /callback?code=a&state={STATE} HTTP/1.1\r\nHost: evil.example\r\n\r\n"),
+                400,
+                "not-found",
+            ),
+            (
+                format!("GET /callback?code=a&state={STATE} HTTP/1.1\r\nHost: localhost:{port}\r\n\r\n"),
+                400,
+                "not-found",
+            ),
+            (
+                format!("GET /callback?code=a&state={STATE} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nHost: 127.0.0.1:{port}\r\n\r\n"),
+                400,
+                "not-found",
+            ),
+            (
+                format!("GET /callback?code=a&state={STATE} HTTP/1.0\r\n\r\n"),
+                400,
+                "not-found",
+            ),
+            (get(port, &wrong_state), 400, "unrelated"),
+            (get(port, &no_state), 400, "unrelated"),
+            ("\u{16}\u{3}\u{1} not http\r\n\r\n".to_string(), 400, "not-found"),
+        ];
+        for (request, status, page) in &strays {
+            let reply = exchange(port, request.as_bytes()).await;
+            assert_eq!(reply.status(), Some(*status), "{}", reply.text());
+            assert!(reply.body().contains(&format!("id=\"{page}\"")));
+            for (name, value) in [
+                ("content-type", "text/html; charset=utf-8"),
+                ("cache-control", "no-store"),
+                ("referrer-policy", "no-referrer"),
+                ("x-content-type-options", "nosniff"),
+                ("x-frame-options", "DENY"),
+                ("content-security-policy", pages::CSP),
+                ("connection", "close"),
+            ] {
+                assert_eq!(reply.header(name).as_deref(), Some(value), "{name}");
+            }
+            assert_eq!(
+                reply.header("content-length"),
+                Some(reply.body().len().to_string())
+            );
+            assert_eq!(reply.answers(), 1);
+            assert!(!wait.is_finished(), "a stray ended the wait");
+        }
+        // Host is matched whatever the case of the field name.
+        let request = format!(
+            "GET /callback?code=the-code&state={STATE}&iss={} HTTP/1.1\r\nhOsT: 127.0.0.1:{port}\r\n\r\n",
+            iss()
+        );
+        let reply = timeout(ANSWER_WITHIN, exchange(port, request.as_bytes()))
+            .await
+            .expect("answered within 2 s");
+        assert_eq!(reply.status(), Some(200), "{}", reply.text());
+        assert!(reply.body().contains("id=\"ok\""));
+        assert_eq!(reply.header("connection").as_deref(), Some("close"));
+        assert_code(finish(wait).await);
+    }
+
+    /// On a current-thread runtime, as the app's flow tests run the service.
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_decisive_failure_is_answered_and_ends_the_wait() {
+        let (port, wait) = start();
+        let target = format!("/callback?code=a&state={STATE}&iss=http%3A%2F%2Fevil%2Foidc");
+        let reply = exchange(port, get(port, &target).as_bytes()).await;
+        assert_eq!(reply.status(), Some(400));
+        assert!(reply.body().contains("id=\"failed\""));
+        match finish(wait).await {
+            Err(AuthError::Callback(CallbackError::IssuerMismatch)) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pipelining_without_reading_does_not_hold_up_the_callback() {
+        let (port, wait) = start();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let flood = std::thread::spawn(move || {
+            let mut stream = std::net::TcpStream::connect(addr(port)).expect("connect");
+            let one = format!("GET /x HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n");
+            let all = one.repeat(5000);
+            // Never reads; the server may close before it is all written.
+            let _ = stream.write_all(all.as_bytes());
+            // Holds the connection open until the callback has been answered.
+            let _ = done_rx.recv_timeout(STEP);
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+            let mut answers = Vec::new();
+            let _ = stream.read_to_end(&mut answers);
+            String::from_utf8_lossy(&answers)
+                .matches("HTTP/1.1 ")
+                .count()
+        });
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        real_callback_is_answered_in_time(port).await;
+        assert_code(finish(wait).await);
+        let _ = done_tx.send(());
+        let answers = flood.join().expect("the flood thread");
+        assert!(answers <= 1, "one request per connection, got {answers}");
+    }
+
+    /// Connects and sends `head` one byte every 500 ms, over and over. The task ends when the
+    /// server closes the connection, with the time since connecting, or with `None` if it did
+    /// not close within the head deadline and a margin.
+    async fn drip(port: u16, head: &'static [u8]) -> tokio::task::JoinHandle<Option<Duration>> {
+        let stream = TcpStream::connect(addr(port)).await.expect("connect");
+        let connected = Instant::now();
+        let (mut read, mut write) = stream.into_split();
+        tokio::spawn(async move {
+            let dripper = tokio::spawn(async move {
+                for byte in head.iter().cycle() {
+                    if write.write_all(&[*byte]).await.is_err() {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                }
+            });
+            let mut chunk = [0u8; 1024];
+            let closed = timeout(HEAD_DEADLINE + Duration::from_secs(3), async {
+                loop {
+                    match read.read(&mut chunk).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(_) => {}
+                    }
+                }
+            })
+            .await;
+            dripper.abort();
+            closed.ok().map(|_| connected.elapsed())
+        })
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn slow_drip_does_not_hold_up_the_callback_and_is_cut_off_at_the_head_deadline() {
+        // While several clients drip, the real callback is answered in time.
+        let (port, wait) = start();
+        let mut drips = Vec::new();
+        for _ in 0..5 {
+            drips.push(drip(port, b"GET /callback?code=x&state=y HTTP/1.1\r\n").await);
+        }
+        tokio::time::sleep(Duration::from_millis(1200)).await;
+        real_callback_is_answered_in_time(port).await;
+        assert_code(finish(wait).await);
+        for d in drips {
+            assert!(
+                d.await.expect("drip").is_some(),
+                "closed when the wait ended"
+            );
+        }
+
+        // Left alone, dripping connections are closed at the head deadline, and the wait goes on.
+        let (port, wait) = start();
+        let mut drips = Vec::new();
+        for _ in 0..5 {
+            drips.push(drip(port, b"GET /callback HTTP/1.1\r\nX-Slow: ").await);
+        }
+        for d in drips {
+            let after = d.await.expect("drip");
+            let after = after.expect("the server closed a dripping connection");
+            assert!(
+                after >= HEAD_DEADLINE - Duration::from_millis(100),
+                "closed at the deadline, not before: {after:?}"
+            );
+        }
+        assert!(!wait.is_finished());
+        real_callback_is_answered_in_time(port).await;
+        assert_code(finish(wait).await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn hundreds_of_idle_connections_do_not_lock_out_the_callback() {
+        let (port, wait) = start();
+        let mut idle = Vec::new();
+        for _ in 0..300 {
+            idle.push(TcpStream::connect(addr(port)).await.expect("connect"));
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        real_callback_is_answered_in_time(port).await;
+        assert_code(finish(wait).await);
+        // The oldest were pushed out for newer ones while the wait ran (300 > the cap).
+        assert!(closed_by_server(&mut idle[0], Duration::from_secs(2)).await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn oversized_heads_are_refused_and_the_wait_goes_on() {
+        let (port, wait) = start();
+
+        // A 1 MB request line that never ends: answered (414) or closed without reading it all.
+        let stream = TcpStream::connect(addr(port)).await.expect("connect");
+        let (mut read, mut write) = stream.into_split();
+        let writer = tokio::spawn(async move {
+            let mut line = b"GET /".to_vec();
+            line.resize(1024 * 1024, b'a');
+            let _ = write.write_all(&line).await;
+            write
+        });
+        let mut bytes = Vec::new();
+        let ended = timeout(Duration::from_secs(5), read.read_to_end(&mut bytes)).await;
+        assert!(ended.is_ok(), "the server answered or closed");
+        let reply = Reply { bytes };
+        assert!(
+            reply.status().is_none() || reply.status() == Some(414),
+            "{}",
+            reply.text()
+        );
+        writer.abort();
+
+        // A header block that never ends: 431 or closed.
+        let stream = TcpStream::connect(addr(port)).await.expect("connect");
+        let (mut read, mut write) = stream.into_split();
+        let writer = tokio::spawn(async move {
+            let mut head =
+                format!("GET /callback HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Big: ").into_bytes();
+            head.resize(1024 * 1024, b'b');
+            let _ = write.write_all(&head).await;
+            write
+        });
+        let mut bytes = Vec::new();
+        let ended = timeout(Duration::from_secs(5), read.read_to_end(&mut bytes)).await;
+        assert!(ended.is_ok(), "the server answered or closed");
+        let reply = Reply { bytes };
+        assert!(
+            reply.status().is_none() || reply.status() == Some(431),
+            "{}",
+            reply.text()
+        );
+        writer.abort();
+
+        // Too many small fields: 431.
+        let mut many = format!("GET /callback HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
+        for i in 0..200 {
+            many.push_str(&format!("X-{i}: v\r\n"));
+        }
+        many.push_str("\r\n");
+        let reply = exchange(port, many.as_bytes()).await;
+        assert_eq!(reply.status(), Some(431), "{}", reply.text());
+
+        // A line just over the cap, sent whole: 414.
+        let long = get(
+            port,
+            &format!("/callback?x={}", "a".repeat(MAX_REQUEST_LINE)),
+        );
+        let reply = exchange(port, long.as_bytes()).await;
+        assert_eq!(reply.status(), Some(414), "{}", reply.text());
+
+        assert!(!wait.is_finished(), "an oversized head ended the wait");
+        real_callback_is_answered_in_time(port).await;
+        assert_code(finish(wait).await);
+    }
+
+    /// Waits until `port` can be bound again (std sets SO_REUSEADDR, as the app's checks do).
+    async fn port_is_free(port: u16) -> bool {
+        for _ in 0..40 {
+            if std::net::TcpListener::bind(addr(port)).is_ok() {
+                return true;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        false
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn the_end_of_the_wait_closes_the_port_and_every_connection() {
+        // Ended by the result.
+        let (port, wait) = start();
+        let mut idle = Vec::new();
+        for _ in 0..5 {
+            idle.push(TcpStream::connect(addr(port)).await.expect("connect"));
+        }
+        let mut half = TcpStream::connect(addr(port)).await.expect("connect");
+        half.write_all(b"GET /callback HTTP/1.1\r\n")
+            .await
+            .expect("write");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        real_callback_is_answered_in_time(port).await;
+        assert_code(finish(wait).await);
+        for stream in idle.iter_mut().chain([&mut half]) {
+            assert!(closed_by_server(stream, Duration::from_secs(1)).await);
+        }
+        assert!(TcpStream::connect(addr(port)).await.is_err());
+        assert!(port_is_free(port).await);
+
+        // Ended by dropping the future, as cancel and the timeout do.
+        let listener = Loopback::bind().expect("bind");
+        let port = listener.port();
+        let mut idle = Vec::new();
+        tokio::select! {
+            result = listener.wait(expectation()) => panic!("the wait ended early: {result:?}"),
+            _ = async {
+                for _ in 0..5 {
+                    idle.push(TcpStream::connect(addr(port)).await.expect("connect"));
+                }
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            } => {}
+        }
+        for stream in &mut idle {
+            assert!(closed_by_server(stream, Duration::from_secs(1)).await);
+        }
+        assert!(TcpStream::connect(addr(port)).await.is_err());
+        assert!(port_is_free(port).await);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn clients_that_never_read_their_answer_do_not_block_others() {
+        let (port, wait) = start();
+        let mut deaf = Vec::new();
+        for _ in 0..200 {
+            let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+            // As small as the OS allows, so the answer cannot all sit in this side's buffer.
+            let _ = socket.set_recv_buffer_size(1);
+            let mut stream = socket.connect(addr(port)).await.expect("connect");
+            stream
+                .write_all(get(port, "/favicon.ico").as_bytes())
+                .await
+                .expect("write");
+            deaf.push((stream, Instant::now()));
+        }
+        real_callback_is_answered_in_time(port).await;
+        assert_code(finish(wait).await);
+        // Each got one answer at most (a reset may have cut it short), then a close.
+        for (stream, _) in &mut deaf {
+            let reply = read_reply(stream, Duration::from_secs(2)).await;
+            assert!(reply.answers() <= 1);
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_answer_nobody_reads_gives_up_at_the_write_deadline() {
+        let listener = TcpListener::bind(addr(0)).await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let client = TcpStream::connect(addr(port)).await.expect("connect");
+        let (mut server, _) = listener.accept().await.expect("accept");
+        // Far more than any socket buffer holds; the client never reads.
+        let huge = vec![b'x'; 64 * 1024 * 1024];
+        let started = std::time::Instant::now();
+        let written = timeout(STEP, write_answer(&mut server, &huge))
+            .await
+            .expect("write_answer returned");
+        assert!(!written);
+        let took = started.elapsed();
+        assert!(
+            took >= WRITE_DEADLINE - Duration::from_millis(100),
+            "{took:?}"
+        );
+        assert!(took < WRITE_DEADLINE + Duration::from_secs(3), "{took:?}");
+        drop(client);
+    }
+
+    #[test]
+    fn only_errors_about_one_connection_are_skipped_by_accept() {
+        for kind in [
+            io::ErrorKind::ConnectionAborted,
+            io::ErrorKind::ConnectionReset,
+            io::ErrorKind::Interrupted,
+            io::ErrorKind::WouldBlock,
+        ] {
+            assert!(accept_error_is_transient(&io::Error::from(kind)));
+        }
+        for kind in [
+            io::ErrorKind::OutOfMemory,
+            io::ErrorKind::PermissionDenied,
+            io::ErrorKind::Other,
+        ] {
+            assert!(!accept_error_is_transient(&io::Error::from(kind)));
+        }
+        let emfile = io::Error::from_raw_os_error(24);
+        assert!(!accept_error_is_transient(&emfile));
+        let e = AuthError::Listener(format!("a connection could not be accepted ({emfile})"));
+        assert_eq!(e.code(), "loopback.unavailable");
+    }
+
+    #[test]
+    fn the_end_of_the_head_is_found_across_reads() {
+        assert_eq!(
+            head_end(b"GET / HTTP/1.1\r\nHost: a\r\n\r\nrest", 0),
+            Some(27)
+        );
+        assert_eq!(head_end(b"GET / HTTP/1.1\nHost: a\n\nrest", 0), Some(24));
+        assert_eq!(head_end(b"GET / HTTP/1.1\r\nHost: a\r\n", 0), None);
+        // The previous read ended after the last field's line feed (25 bytes), or inside it.
+        let whole = b"GET / HTTP/1.1\r\nHost: a\r\n\r\n";
+        for start in 20..whole.len() {
+            assert_eq!(
+                head_end(whole, start.saturating_sub(2)),
+                Some(27),
+                "{start}"
+            );
+        }
+        assert_eq!(head_end(b"\n", 0), None);
+        assert_eq!(head_end(b"", 0), None);
+    }
+
+    /// Set in the child process of the thread test.
+    const THREAD_PROBE: &str = "LOOPBACK_THREAD_PROBE";
+
+    fn threads() -> Option<usize> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("Threads:"))?
+            .trim()
+            .parse()
+            .ok()
+    }
+
+    /// Runs [`thread_probe`] alone in a child process, where no other test starts threads.
+    #[test]
+    fn connections_do_not_cost_threads() {
+        if threads().is_none() {
+            eprintln!("no /proc/self/status here; skipped");
+            return;
+        }
+        let module = module_path!();
+        let name = module.split_once("::").map_or(module, |(_, rest)| rest);
+        let exe = std::env::current_exe().expect("the test binary");
+        let output = std::process::Command::new(exe)
+            .args([
+                "--exact",
+                &format!("{name}::thread_probe"),
+                "--ignored",
+                "--test-threads=1",
+                "--nocapture",
+            ])
+            .env(THREAD_PROBE, "1")
+            .output()
+            .expect("run the probe");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success() && stdout.contains("1 passed"),
+            "{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+
+    #[test]
+    #[ignore = "run by connections_do_not_cost_threads in a process of its own"]
+    fn thread_probe() {
+        if std::env::var_os(THREAD_PROBE).is_none() {
+            return;
+        }
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async {
+            let (port, wait) = start();
+            let mut idle = vec![TcpStream::connect(addr(port)).await.expect("connect")];
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            let before = threads().expect("thread count");
+            for _ in 0..300 {
+                idle.push(TcpStream::connect(addr(port)).await.expect("connect"));
+            }
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let after = threads().expect("thread count");
+            eprintln!("threads before {before}, after 300 connections {after}");
+            assert!(after <= before, "threads grew from {before} to {after}");
+            real_callback_is_answered_in_time(port).await;
+            assert_code(finish(wait).await);
+        });
+    }
 }
