@@ -124,20 +124,12 @@ pub fn authorization_request(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::discovery::tests::logto_document;
-    use crate::auth::discovery::{check_metadata, LogtoProviderMetadata};
+    use crate::auth::discovery::tests::{logto_document, provider_with};
     use std::collections::HashMap;
 
     fn provider() -> Provider {
         let issuer = "https://tenant.logto.app/oidc";
-        let metadata: LogtoProviderMetadata =
-            serde_json::from_value(logto_document(issuer)).unwrap();
-        let (id_token_algs, requires_iss) = check_metadata(issuer, &metadata).unwrap();
-        Provider {
-            metadata,
-            id_token_algs,
-            requires_iss,
-        }
+        provider_with(issuer, logto_document(issuer), Default::default())
     }
 
     fn params(url: &Url) -> HashMap<String, Vec<String>> {

@@ -2,6 +2,14 @@
 //! decides whether to trust them. The issuer must be exactly the one the config implies, every
 //! endpoint must sit on the issuer's origin, `http` is allowed only on loopback, S256 PKCE must be
 //! on offer, and only asymmetric ID token algorithms are kept (never `none`, never HS*).
+//!
+//! It also owns the provider's signing keys after discovery ([`KeySet`]): providers rotate them
+//! (OpenID Connect Core 10.1.1; Logto's Console has a button for it), so an ID token signed with
+//! a key the app has not seen makes the key set be fetched again, at most once a minute, so that
+//! a provider or an attacker sending made-up `kid`s cannot make the app hammer the JWKS endpoint.
+
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use openidconnect::core::{
     CoreAuthDisplay, CoreClaimName, CoreClaimType, CoreClientAuthMethod, CoreGrantType,
@@ -60,13 +68,97 @@ const ACCEPTED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
     CoreJwsSigningAlgorithm::EdDsa,
 ];
 
-/// A discovered, checked provider: metadata with its keys, and what was derived from it.
+/// A discovered, checked provider: metadata, its signing keys, and what was derived from them.
 #[derive(Clone, Debug)]
 pub struct Provider {
     pub metadata: LogtoProviderMetadata,
     pub id_token_algs: Vec<CoreJwsSigningAlgorithm>,
     /// RFC 9207: when the provider says it sends `iss`, a callback without it is refused.
     pub requires_iss: bool,
+    /// The signing keys, refetched when a token names one the set does not hold.
+    pub keys: Arc<KeySet>,
+}
+
+/// How often an unknown key may make the key set be fetched again.
+pub const KEY_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+
+/// The provider's published signing keys (its JWKS), and the rule for fetching them again.
+pub struct KeySet {
+    jwks_uri: Url,
+    current: RwLock<Arc<CoreJsonWebKeySet>>,
+    /// When a token last made the set be fetched again; also what makes those fetches one at a
+    /// time (a second caller waits, then finds the set already new).
+    last_refetch: tokio::sync::Mutex<Option<tokio::time::Instant>>,
+    min_interval: Duration,
+}
+
+impl std::fmt::Debug for KeySet {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeySet")
+            .field("jwks_uri", &self.jwks_uri.as_str())
+            .field("keys", &self.current().keys().len())
+            .finish()
+    }
+}
+
+impl KeySet {
+    pub fn new(jwks_uri: Url, keys: CoreJsonWebKeySet) -> Self {
+        KeySet {
+            jwks_uri,
+            current: RwLock::new(Arc::new(keys)),
+            last_refetch: tokio::sync::Mutex::new(None),
+            min_interval: KEY_REFETCH_INTERVAL,
+        }
+    }
+
+    /// Replaces the minimum time between two refetches (tests).
+    pub fn with_min_interval(mut self, interval: Duration) -> Self {
+        self.min_interval = interval;
+        self
+    }
+
+    /// The keys as last fetched.
+    pub fn current(&self) -> Arc<CoreJsonWebKeySet> {
+        self.current
+            .read()
+            .map(|k| k.clone())
+            .unwrap_or_else(|p| p.into_inner().clone())
+    }
+
+    /// Fetches the key set again unless that was done less than the minimum interval ago.
+    /// Returns whether it was fetched. A failed fetch keeps the old keys and counts as a try
+    /// (a provider that is down is not asked again at once either).
+    pub async fn refetch(&self, http: &Http) -> Result<bool, AuthError> {
+        let mut last = self.last_refetch.lock().await;
+        let now = tokio::time::Instant::now();
+        if last.is_some_and(|at| now.duration_since(at) < self.min_interval) {
+            return Ok(false);
+        }
+        *last = Some(now);
+        let jwks = fetch_jwks(http, &self.jwks_uri).await?;
+        tracing::info!(
+            keys = jwks.keys().len(),
+            "fetched the provider's signing keys again"
+        );
+        match self.current.write() {
+            Ok(mut current) => *current = Arc::new(jwks),
+            Err(poisoned) => *poisoned.into_inner() = Arc::new(jwks),
+        }
+        Ok(true)
+    }
+}
+
+async fn fetch_jwks(http: &Http, url: &Url) -> Result<CoreJsonWebKeySet, AuthError> {
+    let jwks: CoreJsonWebKeySet = get_json(http, url).await.map_err(|e| match e {
+        AuthError::BadAnswer(m) => {
+            AuthError::Discovery(format!("the key set could not be used ({m})"))
+        }
+        other => other,
+    })?;
+    if jwks.keys().is_empty() {
+        return Err(AuthError::Discovery("the key set holds no keys".into()));
+    }
+    Ok(jwks)
 }
 
 impl Provider {
@@ -95,23 +187,17 @@ pub async fn discover(http: &Http, config: &Config) -> Result<Provider, AuthErro
     ))
     .map_err(|_| AuthError::Config("the endpoint does not form a discovery URL".into()))?;
     let metadata: LogtoProviderMetadata = get_json(http, &url).await.map_err(|e| match e {
-        AuthError::Token(m) => {
-            AuthError::Discovery(format!("the discovery document is malformed ({m})"))
+        AuthError::BadAnswer(m) => {
+            AuthError::Discovery(format!("the discovery document could not be used ({m})"))
         }
         other => other,
     })?;
     let (id_token_algs, requires_iss) = check_metadata(&expected_issuer, &metadata)?;
-    let jwks: CoreJsonWebKeySet = get_json(http, metadata.jwks_uri().url())
-        .await
-        .map_err(|e| match e {
-            AuthError::Token(m) => AuthError::Discovery(format!("the key set is malformed ({m})")),
-            other => other,
-        })?;
-    if jwks.keys().is_empty() {
-        return Err(AuthError::Discovery("the key set holds no keys".into()));
-    }
+    let jwks_uri = metadata.jwks_uri().url().clone();
+    let jwks = fetch_jwks(http, &jwks_uri).await?;
     Ok(Provider {
-        metadata: metadata.set_jwks(jwks),
+        keys: Arc::new(KeySet::new(jwks_uri, jwks)),
+        metadata,
         id_token_algs,
         requires_iss,
     })
@@ -223,6 +309,19 @@ pub(crate) mod tests {
             "code_challenge_methods_supported": ["S256"],
             "authorization_response_iss_parameter_supported": true
         })
+    }
+
+    /// A checked provider from a discovery document and a key set, without the network.
+    pub(crate) fn provider_with(issuer: &str, doc: Value, jwks: CoreJsonWebKeySet) -> Provider {
+        let metadata: LogtoProviderMetadata = serde_json::from_value(doc).unwrap();
+        let (id_token_algs, requires_iss) = check_metadata(issuer, &metadata).unwrap();
+        let jwks_uri = metadata.jwks_uri().url().clone();
+        Provider {
+            metadata,
+            id_token_algs,
+            requires_iss,
+            keys: Arc::new(KeySet::new(jwks_uri, jwks)),
+        }
     }
 
     fn check(issuer: &str, doc: Value) -> Result<(Vec<CoreJwsSigningAlgorithm>, bool), AuthError> {

@@ -41,6 +41,21 @@ pub enum AuthError {
     #[error("The sign-in answer from Logto failed validation: {0}. Nothing was saved; try again.")]
     Token(String),
 
+    /// A refreshed ID token could not be checked for a reason that is not about the user (its
+    /// signing key is not published yet, or the clocks disagree). The session and the rotated
+    /// refresh token are kept; the next call tries again.
+    #[error("Logto's new tokens could not be checked yet ({0}). You are still signed in; try again in a minute.")]
+    Unverified(String),
+
+    /// The provider answered, but not with what the protocol requires (not JSON, a field missing
+    /// or of the wrong type, an HTTP status that carries no OAuth error).
+    #[error("Logto sent an answer this app cannot use: {0}. Try again; if it keeps happening, check LOGTO_ENDPOINT or tell your Logto administrator.")]
+    BadAnswer(String),
+
+    /// The provider's answer was larger than any answer it should send.
+    #[error("Logto's answer was too large to accept ({0}). Nothing was saved; try again.")]
+    TooLarge(String),
+
     /// The sign-in took longer than allowed.
     #[error("The sign-in timed out: no answer came back from the browser. Try again.")]
     TimedOut,
@@ -79,6 +94,9 @@ impl AuthError {
             AuthError::Callback(e) => e.code(),
             AuthError::Provider(_) => "provider.refused",
             AuthError::Token(_) => "token.invalid",
+            AuthError::Unverified(_) => "token.unverified",
+            AuthError::BadAnswer(_) => "provider.bad_answer",
+            AuthError::TooLarge(_) => "provider.too_large",
             AuthError::TimedOut => "sign_in.timed_out",
             AuthError::Cancelled => "sign_in.cancelled",
             AuthError::Keychain(_) => "keychain.unavailable",

@@ -1,34 +1,84 @@
 //! The code exchange and everything that must pass before a sign-in counts: the token request
-//! with the PKCE verifier, ID token validation (OpenID Connect Core 3.1.3.7: signature with the
-//! discovered keys and algorithms, `iss`, `aud`, `exp` and `iat` with a small clock allowance,
-//! `nonce`), and userinfo, whose `sub` must match the ID token's (Core 5.3.2).
+//! with the PKCE verifier (through `oauth2`, over the capped client of [`super::http`]), the ID
+//! token's validation ([`super::id_token`]), and userinfo, whose `sub` must match the ID token's
+//! (Core 5.3.2). Also the token client and the reading of a token answer that a refresh shares.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use openidconnect::core::{CoreErrorResponseType, CoreIdToken, CoreIdTokenClaims};
-use openidconnect::{
-    AccessToken, AuthorizationCode, HttpClientError, Nonce, OAuth2TokenResponse, RequestTokenError,
-    StandardErrorResponse, TokenResponse,
+use oauth2::basic::{
+    BasicErrorResponse, BasicRevocationErrorResponse, BasicTokenIntrospectionResponse,
+    BasicTokenType,
 };
-use serde::Deserialize;
+use oauth2::{
+    AccessToken, AuthUrl, AuthorizationCode, ClientId, EndpointNotSet, EndpointSet, RedirectUrl,
+    RequestTokenError, StandardRevocableToken, StandardTokenResponse,
+    TokenResponse as OAuth2TokenResponse, TokenUrl,
+};
+use openidconnect::core::CoreIdTokenClaims;
+use serde::{Deserialize, Serialize};
+use url::Url;
 
-use super::authorize::{client, LogtoClient, PendingSignIn};
+use super::authorize::PendingSignIn;
 use super::config::Config;
 use super::discovery::Provider;
 use super::error::{AuthError, ProviderRefusal};
-use super::http::{network_error, read_limited, Http};
+use super::http::{network_error, read_limited, Bounded, BoundedError, Http};
+use super::id_token::{self, Expected, NonceCheck};
 use super::session::{RawIdToken, Session, Tokens, User};
 use super::tokens::{CachedToken, TokenCache, TokenKey};
 
-/// How far the provider's clock may be from ours.
-pub const CLOCK_ALLOWANCE: Duration = Duration::from_secs(60);
+/// The lifetime given to an access token whose answer has no `expires_in` (RFC 6749 5.1 makes
+/// it optional): short, so that a token of unknown life is soon replaced rather than trusted
+/// forever.
+pub const DEFAULT_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
 
-/// How a token's `nonce` is judged.
-pub enum NonceCheck<'a> {
-    /// First sign-in: the nonce must be present and equal.
-    Required(&'a Nonce),
-    /// Refresh (Core 12.2): compared only when present.
-    IfPresent(Option<&'a Nonce>),
+/// The `id_token` of a token answer, kept as text so that it is read and judged by
+/// [`super::id_token`], which says what is wrong with it, instead of failing the whole answer.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct IdTokenField {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token: Option<RawIdToken>,
+}
+impl oauth2::ExtraTokenFields for IdTokenField {}
+
+pub type TokenAnswer = StandardTokenResponse<IdTokenField, BasicTokenType>;
+
+/// `oauth2`'s client for the token endpoint of one provider.
+pub type TokenClient = oauth2::Client<
+    BasicErrorResponse,
+    TokenAnswer,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+pub fn token_client(
+    provider: &Provider,
+    config: &Config,
+    redirect_uri: Option<&Url>,
+) -> Result<TokenClient, AuthError> {
+    let token_url = provider
+        .metadata
+        .token_endpoint()
+        .ok_or_else(|| AuthError::Discovery("it has no token endpoint".into()))?
+        .url()
+        .clone();
+    let client = oauth2::Client::new(ClientId::new(config.app_id.clone()))
+        .set_auth_uri(AuthUrl::from_url(
+            provider.metadata.authorization_endpoint().url().clone(),
+        ))
+        .set_token_uri(TokenUrl::from_url(token_url))
+        // Logto's Native apps are public clients: the client id goes in the body.
+        .set_auth_type(oauth2::AuthType::RequestBody);
+    Ok(match redirect_uri {
+        Some(uri) => client.set_redirect_uri(RedirectUrl::from_url(uri.clone())),
+        None => client,
+    })
 }
 
 /// Exchanges the code and returns a fully validated session. Consumes the pending sign-in.
@@ -39,23 +89,31 @@ pub async fn exchange_code(
     pending: PendingSignIn,
     code: AuthorizationCode,
 ) -> Result<Session, AuthError> {
-    let client = client(provider, config, Some(&pending.redirect_uri))?;
-    let response = client
+    let client = token_client(provider, config, Some(&pending.redirect_uri))?;
+    let answer = client
         .exchange_code(code)
         .set_pkce_verifier(pending.verifier)
-        .request_async(http)
+        .request_async(&Bounded(http))
         .await
         .map_err(token_request_error)?;
-    let id_token = response
-        .id_token()
+    let id_token = answer
+        .extra_fields()
+        .id_token
+        .clone()
         .ok_or_else(|| AuthError::Token("the token answer has no ID token".into()))?;
-    let claims = verify_id_token(
-        &client,
+    let access_token = answer.access_token().clone();
+    let claims = id_token::validate(
+        http,
         provider,
-        id_token,
-        NonceCheck::Required(&pending.nonce),
-    )?;
-    let access_token = response.access_token().clone();
+        id_token.secret(),
+        &Expected {
+            client_id: &config.app_id,
+            nonce: NonceCheck::Required(&pending.nonce),
+            access_token: Some(&access_token),
+        },
+    )
+    .await
+    .map_err(id_token::Failure::into_error)?;
     let user = fetch_user(http, provider, &access_token, claims.subject().as_str()).await?;
     let user = merge_claims(user, &claims);
     Ok(Session {
@@ -63,9 +121,9 @@ pub async fn exchange_code(
         client_id: config.app_id.clone(),
         user,
         tokens: Tokens {
-            refresh_token: response.refresh_token().cloned(),
-            id_token: RawIdToken::new(id_token.to_string()),
-            scope: scope_text(&response),
+            refresh_token: answer.refresh_token().cloned(),
+            id_token,
+            scope: scope_text(&answer),
         },
         access: {
             let mut access = TokenCache::default();
@@ -73,8 +131,8 @@ pub async fn exchange_code(
                 TokenKey::default(),
                 CachedToken {
                     token: access_token,
-                    expires_at: expiry(&response, unix_now()),
-                    scope: scope_text(&response),
+                    expires_at: Some(expiry(&answer, unix_now())),
+                    scope: scope_text(&answer),
                 },
             );
             access
@@ -83,53 +141,17 @@ pub async fn exchange_code(
     })
 }
 
-/// When a token answer's access token expires, in seconds since the Unix epoch.
-pub fn expiry(response: &impl OAuth2TokenResponse, now: u64) -> Option<u64> {
-    response
-        .expires_in()
-        .map(|d| now.saturating_add(d.as_secs()))
+/// When a token answer's access token expires, in seconds since the Unix epoch; an answer
+/// without `expires_in` gets [`DEFAULT_ACCESS_TOKEN_LIFETIME`].
+pub fn expiry(answer: &impl OAuth2TokenResponse, now: u64) -> u64 {
+    let lifetime = answer.expires_in().unwrap_or(DEFAULT_ACCESS_TOKEN_LIFETIME);
+    now.saturating_add(lifetime.as_secs())
 }
 
-pub fn scope_text(response: &impl OAuth2TokenResponse) -> Option<String> {
-    response
+pub fn scope_text(answer: &impl OAuth2TokenResponse) -> Option<String> {
+    answer
         .scopes()
         .map(|s| s.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" "))
-}
-
-/// Validates an ID token and returns its claims.
-pub fn verify_id_token(
-    client: &LogtoClient,
-    provider: &Provider,
-    id_token: &CoreIdToken,
-    nonce: NonceCheck<'_>,
-) -> Result<CoreIdTokenClaims, AuthError> {
-    let now = chrono_now();
-    let allowance = chrono::Duration::seconds(CLOCK_ALLOWANCE.as_secs() as i64);
-    let verifier = client
-        .id_token_verifier()
-        .set_allowed_algs(provider.id_token_algs.clone())
-        // The crate checks `exp > now` with no allowance: move "now" back by the allowance.
-        .set_time_fn(move || now - allowance)
-        .set_issue_time_verifier_fn(move |iat| {
-            if iat > now + allowance {
-                Err("the ID token was issued in the future".to_string())
-            } else {
-                Ok(())
-            }
-        });
-    let result = match nonce {
-        NonceCheck::Required(expected) => id_token.claims(&verifier, expected),
-        NonceCheck::IfPresent(expected) => {
-            id_token.claims(&verifier, |found: Option<&Nonce>| match (found, expected) {
-                (None, _) => Ok(()),
-                (Some(found), Some(expected)) if found.secret() == expected.secret() => Ok(()),
-                _ => Err("nonce mismatch".to_string()),
-            })
-        }
-    };
-    result
-        .cloned()
-        .map_err(|e| AuthError::Token(format!("ID token: {e}")))
 }
 
 /// What this app reads from userinfo. `picture` may be `null` at Logto.
@@ -157,7 +179,7 @@ pub async fn fetch_user(
 ) -> Result<User, AuthError> {
     let value = fetch_userinfo_json(http, provider, access_token, expected_sub).await?;
     let info: UserInfo = serde_json::from_value(value)
-        .map_err(|_| AuthError::Token("userinfo is not the expected JSON".into()))?;
+        .map_err(|_| AuthError::BadAnswer("userinfo is not of the expected form".into()))?;
     let mut identities: Vec<String> = info
         .identities
         .unwrap_or_default()
@@ -202,16 +224,27 @@ pub async fn fetch_userinfo_json(
             Some("userinfo refused the access token".into()),
         )));
     }
-    if !status.is_success() {
+    if status.is_server_error() {
         return Err(AuthError::Network(format!(
+            "userinfo answered HTTP {}",
+            status.as_u16()
+        )));
+    }
+    if !status.is_success() {
+        return Err(AuthError::BadAnswer(format!(
             "userinfo answered HTTP {}",
             status.as_u16()
         )));
     }
     let body = read_limited(response).await?;
     let value: serde_json::Value = serde_json::from_slice(&body)
-        .map_err(|_| AuthError::Token("userinfo is not JSON".into()))?;
-    if value.get("sub").and_then(|s| s.as_str()) != Some(expected_sub) {
+        .map_err(|e| AuthError::BadAnswer(format!("userinfo: {}", super::http::json_error(&e))))?;
+    let Some(sub) = value.get("sub").and_then(|s| s.as_str()) else {
+        return Err(AuthError::BadAnswer(
+            "userinfo is not a JSON object with a `sub`".into(),
+        ));
+    };
+    if sub != expected_sub {
         return Err(AuthError::Token(
             "userinfo names another user than the ID token".into(),
         ));
@@ -236,29 +269,41 @@ fn merge_claims(mut user: User, claims: &CoreIdTokenClaims) -> User {
     user
 }
 
-type TokenError = RequestTokenError<
-    HttpClientError<reqwest::Error>,
-    StandardErrorResponse<CoreErrorResponseType>,
->;
+type TokenError = RequestTokenError<BoundedError, BasicErrorResponse>;
 
-/// Keeps a provider's refusal apart from transport and parse failures, and never quotes a body
-/// (a token answer that fails to parse may still hold tokens).
+/// Keeps a provider's refusal apart from transport failures and from answers that are not what
+/// the protocol requires, and never quotes a body (a token answer that fails to parse may still
+/// hold tokens).
 pub fn token_request_error(error: TokenError) -> AuthError {
     match error {
         RequestTokenError::ServerResponse(response) => AuthError::Provider(ProviderRefusal::new(
             response.error().as_ref().to_string(),
             response.error_description().cloned(),
         )),
-        RequestTokenError::Request(HttpClientError::Reqwest(e)) => network_error(&e),
-        RequestTokenError::Request(_) => {
-            AuthError::Network("the token endpoint could not be reached".into())
+        RequestTokenError::Request(BoundedError::Transport(e)) => network_error(&e),
+        RequestTokenError::Request(BoundedError::ServerError(status)) => {
+            AuthError::Network(format!("the token endpoint answered HTTP {status}"))
         }
-        RequestTokenError::Parse(_, _) => AuthError::Network(
-            "the token endpoint gave an answer that is not a token response".into(),
+        RequestTokenError::Request(e @ BoundedError::TooLarge) => {
+            AuthError::TooLarge(format!("the token endpoint sent {e}"))
+        }
+        RequestTokenError::Request(BoundedError::Build) => {
+            AuthError::Config("the token request could not be built".into())
+        }
+        RequestTokenError::Parse(e, _) => {
+            let path = e.path().to_string();
+            let why = super::http::missing_field(&e.inner().to_string())
+                .map(|f| format!("it has no `{f}`"))
+                .unwrap_or_else(|| match path.as_str() {
+                    "." | "" => "it is not a JSON object of the expected form".into(),
+                    // Field names come from oauth2's types; values are never repeated.
+                    field => format!("`{field}` has the wrong type or value"),
+                });
+            AuthError::BadAnswer(format!("the token endpoint's answer is not valid: {why}"))
+        }
+        RequestTokenError::Other(_) => AuthError::BadAnswer(
+            "the token endpoint answered with an error that carries no OAuth error".into(),
         ),
-        RequestTokenError::Other(_) => {
-            AuthError::Network("the token endpoint gave an unexpected answer".into())
-        }
     }
 }
 
@@ -267,8 +312,4 @@ pub fn unix_now() -> u64 {
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0)
-}
-
-fn chrono_now() -> chrono::DateTime<chrono::Utc> {
-    chrono::Utc::now()
 }

@@ -9,7 +9,8 @@
 //! 4. [`loopback`]: a one-time listener on `127.0.0.1:<port>`; [`browser`] opens the system
 //!    browser; [`pages`] is what the browser sees when it comes back.
 //! 5. [`callback`]: path, `state`, `iss`, then `error` or `code`.
-//! 6. [`exchange`]: code for tokens, ID token validation, userinfo.
+//! 6. [`exchange`]: code for tokens, then [`id_token`] validation (keys fetched again after a
+//!    rotation), then userinfo. [`http`] caps every answer.
 //! 7. [`store`]: the session, encoded by [`session`], into the OS keychain.
 //! 8. [`service`]: the rules across the steps, plus restore and sign-out.
 //! 9. [`tokens`] and [`refresh`]: access tokens per API resource and organization, refreshed
@@ -25,11 +26,18 @@ pub mod discovery;
 pub mod error;
 pub mod exchange;
 pub mod http;
+pub mod id_token;
 pub mod loopback;
 pub mod pages;
+#[cfg(test)]
+mod properties;
 pub mod refresh;
+#[cfg(test)]
+mod refusals;
 pub mod service;
 pub mod session;
+#[cfg(test)]
+mod stand;
 pub mod store;
 pub mod tokens;
 

@@ -18,7 +18,7 @@ use super::exchange::exchange_code;
 use super::http::{self, Http};
 use super::loopback::{Expectation, Loopback};
 use super::pages::Language;
-use super::refresh::refresh;
+use super::refresh::{refresh, Refreshed, Verdict};
 use super::session::{Session, User};
 use super::store::TokenStore;
 use super::tokens::{CachedToken, Clock, TokenKey};
@@ -366,19 +366,35 @@ impl AuthService {
         Ok(report)
     }
 
+    /// Revokes what proves `session`. Revoking the refresh token revokes the whole grant at
+    /// Logto, access tokens included.
+    async fn revoke(&self, provider: &Provider, session: &Session) -> Result<(), AuthError> {
+        match (
+            &session.tokens.refresh_token,
+            session.default_access_token(),
+        ) {
+            (Some(rt), _) => {
+                self.revoke_token(provider, rt.secret(), "refresh_token")
+                    .await
+            }
+            (None, Some(at)) => {
+                self.revoke_token(provider, at.secret(), "access_token")
+                    .await
+            }
+            (None, None) => Ok(()),
+        }
+    }
+
     /// RFC 7009 revocation. Done by hand rather than through `oauth2`, which refuses a
     /// revocation URL that is not https, and a local provider on loopback is legitimately http.
-    async fn revoke(&self, provider: &Provider, session: &Session) -> Result<(), AuthError> {
+    async fn revoke_token(
+        &self,
+        provider: &Provider,
+        token: &str,
+        hint: &str,
+    ) -> Result<(), AuthError> {
         let Some(endpoint) = provider.revocation_endpoint() else {
             return Err(AuthError::Discovery("it has no revocation endpoint".into()));
-        };
-        // Revoking the refresh token revokes the whole grant at Logto, access tokens included.
-        let (token, hint) = match &session.tokens.refresh_token {
-            Some(rt) => (rt.secret().as_str(), "refresh_token"),
-            None => match session.default_access_token() {
-                Some(at) => (at.secret().as_str(), "access_token"),
-                None => return Ok(()),
-            },
         };
         let response = self
             .http
@@ -502,7 +518,7 @@ impl AuthService {
         }
         let provider = self.provider().await?;
         tracing::debug!(resource = ?key.resource, organization = ?key.organization, "refreshing");
-        match refresh(
+        let result = refresh(
             &self.http,
             &provider,
             &self.config,
@@ -510,24 +526,9 @@ impl AuthService {
             key,
             self.clock.now(),
         )
-        .await
-        {
-            Ok(refreshed) => {
-                if let Some(rt) = refreshed.refresh_token {
-                    session.tokens.refresh_token = Some(rt);
-                }
-                if let Some(id_token) = refreshed.id_token {
-                    session.tokens.id_token = id_token;
-                }
-                session.access.insert(key.clone(), refreshed.access.clone());
-                // Memory first: the rotated token must not be lost even if the keychain fails.
-                *self.session.lock().await = Some(session.clone());
-                if let Err(e) = self.save(&session).await {
-                    self.unsaved.store(true, Ordering::SeqCst);
-                    return Err(e);
-                }
-                Ok(refreshed.access)
-            }
+        .await;
+        match result {
+            Ok(refreshed) => self.apply_refresh(&provider, session, key, refreshed).await,
             Err(e) if e.is_invalid_grant() => {
                 tracing::info!("the refresh token was refused (invalid_grant); ending the session");
                 self.end_session().await;
@@ -539,7 +540,7 @@ impl AuthService {
             Err(e @ AuthError::SessionEnded(_)) => {
                 tracing::info!(
                     code = e.code(),
-                    "the refreshed tokens do not match the session; ending it"
+                    "Logto granted no refresh token; ending the session"
                 );
                 self.end_session().await;
                 Err(e)
@@ -549,6 +550,75 @@ impl AuthService {
                 Err(e)
             }
         }
+    }
+
+    /// Takes in a refresh's answer according to its verdict. The caller holds `refresh_lock`.
+    async fn apply_refresh(
+        &self,
+        provider: &Provider,
+        mut session: Session,
+        key: &TokenKey,
+        refreshed: Refreshed,
+    ) -> Result<CachedToken, AuthError> {
+        match refreshed.verdict {
+            Verdict::Good => {
+                if let Some(rt) = refreshed.refresh_token {
+                    session.tokens.refresh_token = Some(rt);
+                }
+                if let Some(id_token) = refreshed.id_token {
+                    session.tokens.id_token = id_token;
+                }
+                session.access.insert(key.clone(), refreshed.access.clone());
+                self.keep(&session).await?;
+                Ok(refreshed.access)
+            }
+            Verdict::Unverified(error) => {
+                // The old refresh token is used up at Logto: keep the new one, and nothing else
+                // from an answer that could not be checked.
+                tracing::warn!(
+                    code = error.code(),
+                    "the refreshed ID token could not be checked yet; the session and the rotated refresh token are kept"
+                );
+                if let Some(rt) = refreshed.refresh_token {
+                    session.tokens.refresh_token = Some(rt);
+                }
+                self.keep(&session).await?;
+                Err(error)
+            }
+            Verdict::Ends(error) => {
+                tracing::info!(
+                    code = error.code(),
+                    "the refreshed ID token does not belong to this session; ending it"
+                );
+                // The answer's refresh token is alive at Logto; revoking it ends the grant rather
+                // than leaving it behind.
+                let token = refreshed
+                    .refresh_token
+                    .or_else(|| session.tokens.refresh_token.clone());
+                if let Some(token) = token {
+                    if let Err(e) = self
+                        .revoke_token(provider, token.secret(), "refresh_token")
+                        .await
+                    {
+                        tracing::warn!(code = e.code(), "could not revoke the ended grant");
+                    }
+                }
+                self.end_session().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Holds `session` in memory, then in the keychain. Memory first: a rotated refresh token
+    /// must not be lost even if the keychain fails (it is written before any token is handed out
+    /// again).
+    async fn keep(&self, session: &Session) -> Result<(), AuthError> {
+        *self.session.lock().await = Some(session.clone());
+        if let Err(e) = self.save(session).await {
+            self.unsaved.store(true, Ordering::SeqCst);
+            return Err(e);
+        }
+        Ok(())
     }
 
     /// Runs a keychain call off the async threads: D-Bus, Keychain Services and Credential

@@ -28,7 +28,8 @@ pub struct User {
 }
 
 /// A raw ID token (compact JWS). Its `Debug` is redacted; reach the value with [`Self::secret`].
-#[derive(Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
 pub struct RawIdToken(String);
 
 impl RawIdToken {

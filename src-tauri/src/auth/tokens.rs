@@ -39,18 +39,19 @@ impl TokenKey {
 #[derive(Debug, Clone)]
 pub struct CachedToken {
     pub token: AccessToken,
-    /// Seconds since the Unix epoch; `None` when the provider gave no `expires_in`.
+    /// Seconds since the Unix epoch. Every token this version receives has one (an answer without
+    /// `expires_in` gets a default); `None` only for an entry stored without it.
     pub expires_at: Option<u64>,
     pub scope: Option<String>,
 }
 
 impl CachedToken {
-    /// Fresh enough to hand out at `now`: more than [`EXPIRY_MARGIN`] left. A token without an
-    /// expiry is taken as good; the API will say otherwise.
+    /// Fresh enough to hand out at `now`: more than [`EXPIRY_MARGIN`] left. A token of unknown
+    /// expiry is not: it is replaced rather than trusted forever.
     pub fn is_fresh(&self, now: u64) -> bool {
         match self.expires_at {
             Some(at) => at > now.saturating_add(EXPIRY_MARGIN.as_secs()),
-            None => true,
+            None => false,
         }
     }
 }
@@ -193,7 +194,7 @@ mod tests {
     }
 
     #[test]
-    fn a_token_without_expiry_is_taken_as_fresh() {
-        assert!(token(None).is_fresh(u64::MAX));
+    fn a_token_of_unknown_expiry_is_never_fresh() {
+        assert!(!token(None).is_fresh(0));
     }
 }

@@ -1,0 +1,282 @@
+//! ID token validation (OpenID Connect Core 3.1.3.7, and 12.2 for the ones a refresh brings):
+//! the token is read, its required claims are present, its signature verifies with one of the
+//! provider's published keys and an accepted algorithm, `iss`, `aud` and `azp` name this app's
+//! provider and client, `exp` and `iat` are within a small clock allowance, `nonce` is the sign-in's
+//! and `at_hash`, when present, matches the access token that came with it.
+//!
+//! A key the set does not hold (a rotation) makes the key set be fetched again once, then the
+//! token is checked again ([`super::discovery::KeySet`] keeps that to once a minute). Every
+//! refusal says which rule failed ([`Failure`]), because a refresh treats them differently:
+//! a clock difference or a key not yet published is no reason to throw a session away, a
+//! changed issuer, subject or nonce, or a signature that fails with fresh keys, is.
+
+use std::time::Duration;
+
+use openidconnect::core::{CoreIdToken, CoreIdTokenClaims, CoreIdTokenVerifier};
+use openidconnect::{
+    AccessToken, AccessTokenHash, ClaimsVerificationError, ClientId, IssuerUrl, Nonce,
+    SignatureVerificationError,
+};
+
+use super::discovery::Provider;
+use super::error::AuthError;
+use super::http::Http;
+
+/// How far the provider's clock may be from ours.
+pub const CLOCK_ALLOWANCE: Duration = Duration::from_secs(60);
+
+/// How a token's `nonce` is judged.
+pub enum NonceCheck<'a> {
+    /// First sign-in: the nonce must be present and equal.
+    Required(&'a Nonce),
+    /// Refresh (Core 12.2): compared only when present.
+    IfPresent(Option<&'a Nonce>),
+}
+
+/// What a token is checked against, beyond the provider and the client.
+pub struct Expected<'a> {
+    pub client_id: &'a str,
+    pub nonce: NonceCheck<'a>,
+    /// The access token of the same answer: `at_hash`, when the ID token has one, must match it.
+    pub access_token: Option<&'a AccessToken>,
+}
+
+/// Why an ID token was refused. Holds no part of the token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Failure {
+    /// It cannot be read, or lacks a claim every ID token has.
+    Malformed(String),
+    /// Signed with a key the provider has not published, even after fetching its keys again
+    /// (or it names no key while several could fit).
+    UnknownKey,
+    /// The key set could not be fetched again; the error says why.
+    KeysUnavailable(String),
+    /// The signature does not verify with the provider's current keys.
+    BadSignature,
+    /// Unsigned, or signed with an algorithm this app refuses.
+    DisallowedAlgorithm(String),
+    Issuer,
+    Audience(String),
+    /// `exp` or `iat` outside the allowance: the clocks disagree or the token is stale.
+    Time(String),
+    Nonce,
+    AtHash,
+    Other(String),
+}
+
+impl Failure {
+    /// True when the failure says nothing about who the token is for or who signed it, so a
+    /// session may be kept and the check tried again later.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            Failure::UnknownKey
+                | Failure::KeysUnavailable(_)
+                | Failure::Time(_)
+                | Failure::Malformed(_)
+        )
+    }
+
+    pub fn describe(&self) -> String {
+        match self {
+            Failure::Malformed(why) => format!("the ID token is malformed ({why})"),
+            Failure::UnknownKey => {
+                "the ID token is signed with a key Logto has not published".into()
+            }
+            Failure::KeysUnavailable(why) => {
+                format!("Logto's signing keys could not be fetched again ({why})")
+            }
+            Failure::BadSignature => "the ID token's signature is not valid".into(),
+            Failure::DisallowedAlgorithm(why) => format!("the ID token's algorithm ({why})"),
+            Failure::Issuer => "the ID token names another issuer".into(),
+            Failure::Audience(why) => format!("the ID token is not for this app ({why})"),
+            Failure::Time(why) => format!("the ID token's times are off ({why})"),
+            Failure::Nonce => "the ID token's nonce is not this sign-in's".into(),
+            Failure::AtHash => "the ID token's at_hash does not match the access token".into(),
+            Failure::Other(why) => format!("the ID token was refused ({why})"),
+        }
+    }
+
+    /// The error a sign-in reports for it.
+    pub fn into_error(self) -> AuthError {
+        match self {
+            Failure::KeysUnavailable(why) => {
+                AuthError::Network(format!("Logto's signing keys could not be fetched ({why})"))
+            }
+            other => AuthError::Token(other.describe()),
+        }
+    }
+}
+
+/// Validates `raw` and returns its claims, fetching the key set again once if the token names a
+/// key it does not hold.
+pub async fn validate(
+    http: &Http,
+    provider: &Provider,
+    raw: &str,
+    expected: &Expected<'_>,
+) -> Result<CoreIdTokenClaims, Failure> {
+    let token = parse(raw)?;
+    match check(provider, &token, expected) {
+        Err(Failure::UnknownKey | Failure::BadSignature) => {
+            // A rotation: ask for the keys again (at most once a minute), then judge once more
+            // with whatever the set now holds.
+            if let Err(e) = provider.keys.refetch(http).await {
+                tracing::warn!(code = e.code(), "could not fetch the signing keys again");
+                return Err(Failure::KeysUnavailable(e.to_string()));
+            }
+            check(provider, &token, expected)
+        }
+        other => other,
+    }
+}
+
+/// Reads the token, naming a missing claim rather than failing somewhere inside the parser.
+fn parse(raw: &str) -> Result<CoreIdToken, Failure> {
+    let claims = super::tokens::jwt_claims(raw)
+        .ok_or_else(|| Failure::Malformed("it is not a signed JWT".into()))?;
+    for claim in ["iss", "sub", "aud", "exp", "iat"] {
+        if claims.get(claim).is_none_or(|v| v.is_null()) {
+            return Err(Failure::Malformed(format!("it has no `{claim}`")));
+        }
+    }
+    raw.parse::<CoreIdToken>().map_err(|e| {
+        // serde's words may quote a claim; say only which kind of fault it is.
+        let why = super::http::missing_field(&e.to_string())
+            .map(|f| format!("it has no `{f}`"))
+            .unwrap_or_else(|| "a claim or the header has the wrong form".into());
+        Failure::Malformed(why)
+    })
+}
+
+/// One pass of every check with the keys held now.
+fn check(
+    provider: &Provider,
+    token: &CoreIdToken,
+    expected: &Expected<'_>,
+) -> Result<CoreIdTokenClaims, Failure> {
+    let issuer = IssuerUrl::new(provider.issuer().to_string())
+        .map_err(|_| Failure::Other("the issuer is not a URL".into()))?;
+    let keys = provider.keys.current();
+    let now = chrono::Utc::now();
+    let allowance = chrono::Duration::seconds(CLOCK_ALLOWANCE.as_secs() as i64);
+    let verifier = CoreIdTokenVerifier::new_public_client(
+        ClientId::new(expected.client_id.to_string()),
+        issuer,
+        (*keys).clone(),
+    )
+    .set_allowed_algs(provider.id_token_algs.clone())
+    // The crate checks `exp > now` with no allowance: move "now" back by the allowance.
+    .set_time_fn(move || now - allowance)
+    .set_issue_time_verifier_fn(move |iat| {
+        if iat > now + allowance {
+            Err("issued in the future".to_string())
+        } else {
+            Ok(())
+        }
+    });
+    let result = match &expected.nonce {
+        NonceCheck::Required(nonce) => token.claims(&verifier, *nonce),
+        NonceCheck::IfPresent(nonce) => {
+            token.claims(&verifier, |found: Option<&Nonce>| match (found, nonce) {
+                (None, _) => Ok(()),
+                (Some(found), Some(expected)) if found.secret() == expected.secret() => Ok(()),
+                _ => Err("nonce mismatch".to_string()),
+            })
+        }
+    };
+    let claims = result.map_err(classify)?.clone();
+
+    // Core 3.1.3.7 step 5: an `azp`, when present, must be this client (the crate leaves it).
+    if let Some(azp) = claims.authorized_party() {
+        if azp.as_str() != expected.client_id {
+            return Err(Failure::Audience("azp names another client".into()));
+        }
+    }
+
+    // Core 3.2.2.9 / 3.3.2.11: `at_hash` binds the access token to this ID token.
+    if let (Some(hash), Some(access_token)) = (claims.access_token_hash(), expected.access_token) {
+        let alg = token
+            .signing_alg()
+            .map_err(|e| Failure::DisallowedAlgorithm(e.to_string()))?;
+        let key = token
+            .signing_key(&verifier)
+            .map_err(|_| Failure::UnknownKey)?;
+        let computed = AccessTokenHash::from_token(access_token, alg, key)
+            .map_err(|_| Failure::Other("at_hash cannot be computed for its algorithm".into()))?;
+        if computed.as_str() != hash.as_str() {
+            return Err(Failure::AtHash);
+        }
+    }
+    Ok(claims)
+}
+
+fn classify(error: ClaimsVerificationError) -> Failure {
+    match error {
+        ClaimsVerificationError::SignatureVerification(e) => match e {
+            SignatureVerificationError::NoMatchingKey
+            | SignatureVerificationError::AmbiguousKeyId(_) => Failure::UnknownKey,
+            SignatureVerificationError::CryptoError(_)
+            | SignatureVerificationError::InvalidKey(_) => Failure::BadSignature,
+            SignatureVerificationError::DisallowedAlg(why)
+            | SignatureVerificationError::UnsupportedAlg(why) => Failure::DisallowedAlgorithm(why),
+            SignatureVerificationError::NoSignature => {
+                Failure::DisallowedAlgorithm("it is not signed".into())
+            }
+            other => Failure::Other(other.to_string()),
+        },
+        ClaimsVerificationError::InvalidIssuer(_) => Failure::Issuer,
+        // The crate's words name the audiences, which are client ids, not secrets.
+        ClaimsVerificationError::InvalidAudience(why) => Failure::Audience(why),
+        ClaimsVerificationError::Expired(why) => Failure::Time(why),
+        ClaimsVerificationError::InvalidNonce(_) => Failure::Nonce,
+        other => Failure::Other(other.to_string()),
+    }
+}
+
+/// Core 12.2: what a refreshed ID token must keep from the first one. `iss` and `sub` the same,
+/// the same audiences, the same `azp` when it had one, and an `auth_time` that does not go back.
+/// `original` is the payload of the session's ID token, validated when it arrived.
+pub fn check_continuity(
+    original: &serde_json::Value,
+    refreshed: &CoreIdTokenClaims,
+) -> Result<(), String> {
+    if original.get("iss").and_then(|v| v.as_str()) != Some(refreshed.issuer().as_str()) {
+        return Err("Logto answered as another issuer".into());
+    }
+    if original.get("sub").and_then(|v| v.as_str()) != Some(refreshed.subject().as_str()) {
+        return Err("Logto answered for another account".into());
+    }
+    let mut before: Vec<String> = match original.get("aud") {
+        Some(serde_json::Value::String(one)) => vec![one.clone()],
+        Some(serde_json::Value::Array(many)) => many
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_string))
+            .collect(),
+        _ => Vec::new(),
+    };
+    let mut after: Vec<String> = refreshed
+        .audiences()
+        .iter()
+        .map(|a| a.as_str().to_string())
+        .collect();
+    before.sort();
+    after.sort();
+    if before != after {
+        return Err("Logto's new ID token is for other audiences".into());
+    }
+    if let Some(azp) = original.get("azp").and_then(|v| v.as_str()) {
+        if refreshed.authorized_party().map(|a| a.as_str()) != Some(azp) {
+            return Err("Logto's new ID token names another authorized party".into());
+        }
+    }
+    if let (Some(before), Some(after)) = (
+        original.get("auth_time").and_then(|v| v.as_i64()),
+        refreshed.auth_time(),
+    ) {
+        if after.timestamp() < before {
+            return Err("Logto's new ID token says you signed in earlier than before".into());
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,391 @@
+//! Property tests for the three parsers that take input from outside: the callback parser (the
+//! browser, or anything local), the keychain entry decoder (whatever the keychain holds), and
+//! the discovery checks (the provider). Thousands of generated inputs each run: none may panic,
+//! and every input that is accepted must satisfy the rules, checked here by a second, plainer
+//! reading of the same input.
+
+use openidconnect::core::CoreJwsSigningAlgorithm;
+use openidconnect::{AccessToken, CsrfToken, Nonce, RefreshToken};
+use proptest::prelude::*;
+use serde_json::{json, Value};
+use url::Url;
+
+use super::callback::{parse_callback, Callback, ExpectedCallback};
+use super::config::is_loopback;
+use super::discovery::{check_metadata, LogtoProviderMetadata};
+use super::session::{RawIdToken, Session, Tokens, User};
+use super::tokens::{CachedToken, TokenCache, TokenKey};
+
+const STATE: &str = "s-123_AbC";
+const ISSUER: &str = "http://127.0.0.1:3001/oidc";
+
+fn config() -> ProptestConfig {
+    ProptestConfig {
+        cases: 3000,
+        failure_persistence: None,
+        ..ProptestConfig::default()
+    }
+}
+
+/// Query values that are sometimes right, sometimes nearly right, sometimes noise.
+fn value() -> impl Strategy<Value = String> {
+    prop_oneof![
+        Just(STATE.to_string()),
+        Just(format!("{STATE}x")),
+        Just(ISSUER.to_string()),
+        Just(format!("{ISSUER}/")),
+        Just(String::new()),
+        "[A-Za-z0-9_.~%+&=#/-]{0,12}",
+        any::<String>(),
+    ]
+}
+
+fn pair() -> impl Strategy<Value = (String, String)> {
+    (
+        prop_oneof![
+            Just("state".to_string()),
+            Just("code".to_string()),
+            Just("iss".to_string()),
+            Just("error".to_string()),
+            Just("error_description".to_string()),
+            Just("sta%74e".to_string()),
+            "[a-z_]{0,8}",
+        ],
+        value(),
+    )
+}
+
+fn target() -> impl Strategy<Value = String> {
+    let path = prop_oneof![
+        Just("/callback".to_string()),
+        Just("/callback/".to_string()),
+        Just("/Callback".to_string()),
+        Just("//callback".to_string()),
+        Just("/%63allback".to_string()),
+        "/[a-z%./]{0,10}",
+    ];
+    let structured = (path, prop::collection::vec(pair(), 0..6), any::<bool>()).prop_map(
+        |(path, pairs, raw)| {
+            let query: Vec<String> = pairs
+                .iter()
+                .map(|(k, v)| {
+                    if raw {
+                        format!("{k}={v}")
+                    } else {
+                        let v: String =
+                            url::form_urlencoded::byte_serialize(v.as_bytes()).collect();
+                        format!("{k}={v}")
+                    }
+                })
+                .collect();
+            format!("{path}?{}", query.join("&"))
+        },
+    );
+    prop_oneof![structured, any::<String>()]
+}
+
+/// The plain reading: every value of `name` in the query, decoded.
+fn values(target: &str, name: &str) -> Vec<String> {
+    let query = target.split_once('?').map(|(_, q)| q).unwrap_or("");
+    url::form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k == name)
+        .map(|(_, v)| v.into_owned())
+        .collect()
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn the_callback_parser_accepts_only_what_the_rules_allow(target in target(), requires_iss in any::<bool>()) {
+        let state = CsrfToken::new(STATE.into());
+        let expected = ExpectedCallback { path: "/callback", state: &state, issuer: ISSUER, requires_iss };
+        let result = parse_callback(&target, &expected);
+        if let Ok(callback) = result {
+            let path = target.split(['?', '#']).next().unwrap_or_default();
+            prop_assert_eq!(path, "/callback");
+            prop_assert_eq!(values(&target, "state"), vec![STATE.to_string()]);
+            let iss = values(&target, "iss");
+            prop_assert!(iss.len() <= 1);
+            if requires_iss {
+                prop_assert_eq!(iss, vec![ISSUER.to_string()]);
+            } else {
+                prop_assert!(iss.iter().all(|i| i == ISSUER));
+            }
+            for name in ["code", "error", "error_description"] {
+                prop_assert!(values(&target, name).len() <= 1, "{} repeated", name);
+            }
+            match callback {
+                Callback::Code(code) => {
+                    prop_assert!(values(&target, "error").is_empty());
+                    prop_assert!(!code.secret().is_empty());
+                    prop_assert_eq!(values(&target, "code"), vec![code.secret().clone()]);
+                }
+                Callback::Refused(refusal) => {
+                    prop_assert!(!refusal.error.is_empty());
+                    prop_assert!(refusal.error.chars().count() <= 64);
+                    prop_assert!(!refusal.error.chars().any(char::is_control));
+                }
+            }
+        }
+    }
+}
+
+fn text() -> impl Strategy<Value = String> {
+    prop_oneof![Just(String::new()), "[ -~]{1,24}", any::<String>()]
+}
+
+/// JSON shaped like a keychain entry, with every field sometimes missing, mistyped or odd.
+fn entry() -> impl Strategy<Value = String> {
+    let field = |good: Value| {
+        prop_oneof![
+            4 => Just(Some(good)),
+            1 => Just(None),
+            1 => Just(Some(Value::Null)),
+            1 => any::<i64>().prop_map(|n| Some(json!(n))),
+            1 => text().prop_map(|s| Some(json!(s))),
+        ]
+    };
+    (
+        field(json!(1)),
+        field(json!(ISSUER)),
+        field(json!("app1")),
+        field(json!({"sub": "u1", "identities": []})),
+        field(json!("RT")),
+        field(json!("a.b.c")),
+        field(json!(1_900_000_000u64)),
+        field(json!("AT")),
+        field(json!("N")),
+    )
+        .prop_map(|(v, iss, aud, user, rt, idt, at_exp, at, nonce)| {
+            let mut map = serde_json::Map::new();
+            for (k, f) in [
+                ("v", v),
+                ("iss", iss),
+                ("aud", aud),
+                ("user", user),
+                ("rt", rt),
+                ("idt", idt),
+                ("at_exp", at_exp),
+                ("at", at),
+                ("nonce", nonce),
+            ] {
+                if let Some(f) = f {
+                    map.insert(k.into(), f);
+                }
+            }
+            Value::Object(map).to_string()
+        })
+}
+
+fn session() -> impl Strategy<Value = Session> {
+    (
+        "[!-~]{1,40}",
+        prop::option::of(text()),
+        prop::option::of(text()),
+        prop::option::of("[!-~]{1,80}"),
+        "[!-~]{1,1500}",
+        prop::option::of("[!-~]{1,600}"),
+        prop::option::of(0u64..u64::MAX),
+        prop::option::of("[!-~]{1,60}"),
+    )
+        .prop_map(|(sub, name, email, rt, idt, at, at_exp, nonce)| {
+            let mut access = TokenCache::default();
+            if let Some(at) = at {
+                access.insert(
+                    TokenKey::default(),
+                    CachedToken {
+                        token: AccessToken::new(at),
+                        expires_at: at_exp,
+                        scope: None,
+                    },
+                );
+            }
+            Session {
+                issuer: ISSUER.into(),
+                client_id: "app1".into(),
+                user: User {
+                    sub,
+                    name,
+                    username: None,
+                    email,
+                    picture: None,
+                    identities: Vec::new(),
+                },
+                tokens: Tokens {
+                    refresh_token: rt.map(RefreshToken::new),
+                    id_token: RawIdToken::new(idt),
+                    scope: None,
+                },
+                access,
+                nonce: nonce.map(Nonce::new),
+            }
+        })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn the_entry_decoder_never_panics_and_accepts_only_whole_entries(text in prop_oneof![entry(), any::<String>()]) {
+        if let Ok(session) = Session::decode(&text, ISSUER, "app1") {
+            let value: Value = serde_json::from_str(&text).expect("accepted text is JSON");
+            prop_assert_eq!(&value["v"], &json!(1));
+            prop_assert_eq!(session.issuer.as_str(), ISSUER);
+            prop_assert_eq!(session.client_id.as_str(), "app1");
+            prop_assert!(!session.user.sub.is_empty());
+            prop_assert!(!session.tokens.id_token.secret().is_empty());
+        }
+    }
+
+    #[test]
+    fn what_is_encoded_decodes_to_the_same_session(session in session()) {
+        if let Some(text) = session.encode() {
+            prop_assert!(text.len() <= super::session::MAX_SECRET_BYTES);
+            let back = Session::decode(&text, ISSUER, "app1").expect("decodes");
+            prop_assert_eq!(&back.user.sub, &session.user.sub);
+            prop_assert_eq!(back.tokens.id_token.secret(), session.tokens.id_token.secret());
+            prop_assert_eq!(
+                back.tokens.refresh_token.map(|t| t.secret().clone()),
+                session.tokens.refresh_token.map(|t| t.secret().clone())
+            );
+            prop_assert_eq!(back.nonce.map(|n| n.secret().clone()), session.nonce.map(|n| n.secret().clone()));
+        } else {
+            // Only the essentials may make it too large: the refresh token, the ID token, the nonce.
+            let essentials = session.tokens.id_token.secret().len()
+                + session.tokens.refresh_token.as_ref().map_or(0, |t| t.secret().len())
+                + session.nonce.as_ref().map_or(0, |n| n.secret().len());
+            prop_assert!(essentials > 1000, "a session of {} essential bytes was refused", essentials);
+        }
+    }
+}
+
+fn url_for(field: &'static str) -> impl Strategy<Value = String> {
+    let scheme = prop_oneof![4 => Just("https"), 2 => Just("http"), 1 => Just("ftp"), 1 => Just("javascript")];
+    let host = prop_oneof![
+        4 => Just("tenant.logto.app"),
+        2 => Just("127.0.0.1"),
+        1 => Just("localhost"),
+        1 => Just("[::1]"),
+        1 => Just("evil.example"),
+        1 => Just("tenant.logto.app.evil.example"),
+    ];
+    let port =
+        prop_oneof![4 => Just(""), 1 => Just(":443"), 1 => Just(":8443"), 1 => Just(":3001")];
+    (scheme, host, port).prop_map(move |(s, h, p)| format!("{s}://{h}{p}/oidc/{field}"))
+}
+
+fn document() -> impl Strategy<Value = (String, Value)> {
+    let issuer = prop_oneof![
+        Just("https://tenant.logto.app/oidc".to_string()),
+        Just("http://127.0.0.1:3001/oidc".to_string()),
+        Just("http://tenant.logto.app/oidc".to_string()),
+    ];
+    let algs = prop::collection::vec(
+        prop_oneof![
+            Just("none"),
+            Just("HS256"),
+            Just("HS512"),
+            Just("RS256"),
+            Just("ES384"),
+            Just("EdDSA"),
+            Just("PS256"),
+            Just("ES256"),
+        ],
+        0..4,
+    );
+    let methods = prop::option::of(prop::collection::vec(
+        prop_oneof![Just("S256"), Just("plain")],
+        0..3,
+    ));
+    let endpoint = |field: &'static str| (prop::bool::weighted(0.9), url_for(field));
+    (
+        issuer,
+        prop::bool::weighted(0.9),
+        (
+            endpoint("auth"),
+            endpoint("token"),
+            endpoint("me"),
+            endpoint("jwks"),
+            endpoint("revocation"),
+            endpoint("end"),
+        ),
+        algs,
+        methods,
+        prop::option::of(any::<bool>()),
+    )
+        .prop_map(|(issuer, same_issuer, urls, algs, methods, iss)| {
+            // Mostly endpoints on the issuer's own origin, so that acceptance is reached often.
+            let own = |field: &str, (own, other): (bool, String)| {
+                if own {
+                    format!("{issuer}/{field}")
+                } else {
+                    other
+                }
+            };
+            let mut doc = json!({
+                "issuer": if same_issuer { issuer.clone() } else { format!("{issuer}/") },
+                "authorization_endpoint": own("auth", urls.0),
+                "token_endpoint": own("token", urls.1),
+                "userinfo_endpoint": own("me", urls.2),
+                "jwks_uri": own("jwks", urls.3),
+                "revocation_endpoint": own("revocation", urls.4),
+                "end_session_endpoint": own("end", urls.5),
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": algs,
+            });
+            if let Some(methods) = methods {
+                doc["code_challenge_methods_supported"] = json!(methods);
+            }
+            if let Some(iss) = iss {
+                doc["authorization_response_iss_parameter_supported"] = json!(iss);
+            }
+            (issuer, doc)
+        })
+}
+
+proptest! {
+    #![proptest_config(config())]
+
+    #[test]
+    fn accepted_discovery_documents_keep_every_rule((expected, doc) in document()) {
+        let Ok(metadata) = serde_json::from_value::<LogtoProviderMetadata>(doc.clone()) else {
+            return Ok(());
+        };
+        if let Ok((algs, requires_iss)) = check_metadata(&expected, &metadata) {
+            prop_assert_eq!(doc["issuer"].as_str(), Some(expected.as_str()));
+            let issuer = Url::parse(&expected).expect("issuer");
+            for field in [
+                "issuer", "authorization_endpoint", "token_endpoint", "userinfo_endpoint",
+                "jwks_uri", "revocation_endpoint", "end_session_endpoint",
+            ] {
+                let url = Url::parse(doc[field].as_str().unwrap_or_default()).expect("a URL");
+                prop_assert_eq!(url.origin(), issuer.origin(), "{} on another origin", field);
+                prop_assert!(
+                    url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url)),
+                    "{} over {}", field, url
+                );
+            }
+            prop_assert!(!algs.is_empty());
+            prop_assert!(algs.iter().all(|a| !matches!(
+                a,
+                CoreJwsSigningAlgorithm::None
+                    | CoreJwsSigningAlgorithm::HmacSha256
+                    | CoreJwsSigningAlgorithm::HmacSha384
+                    | CoreJwsSigningAlgorithm::HmacSha512
+            )));
+            if let Some(methods) = doc.get("code_challenge_methods_supported") {
+                prop_assert!(methods.as_array().is_some_and(|m| m.contains(&json!("S256"))));
+            }
+            prop_assert_eq!(requires_iss, doc["authorization_response_iss_parameter_supported"] == json!(true));
+        }
+    }
+
+    #[test]
+    fn any_json_as_a_discovery_document_never_panics(text in any::<String>(), issuer in text()) {
+        if let Ok(metadata) = serde_json::from_str::<LogtoProviderMetadata>(&text) {
+            let _ = check_metadata(&issuer, &metadata);
+        }
+    }
+}

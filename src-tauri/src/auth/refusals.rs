@@ -1,0 +1,628 @@
+//! Hostile and broken answers, run through the whole core (service, loopback, exchange, ID token,
+//! userinfo, keychain) against the stand-in provider over real sockets. Each test asserts the
+//! error's code, what the core asked the provider after the failing step, and what the keychain
+//! holds.
+
+use std::time::Duration;
+
+use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
+use openidconnect::{AccessToken, AccessTokenHash};
+use serde_json::{json, Value};
+
+use super::error::AuthError;
+use super::session::Session;
+use super::stand::{Answer, Key, Stand, APP};
+use super::store::{MemoryStore, TokenStore};
+use super::{AuthService, SignInMethod, User};
+
+const API: &str = "https://api.example.test";
+
+async fn sign_in(service: &AuthService) -> Result<User, AuthError> {
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        service.sign_in(SignInMethod::Logto, |_| {}),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the sign-in did not end within 30 s"))
+}
+
+fn stored(store: &MemoryStore, stand: &Stand) -> Option<Session> {
+    store
+        .load()
+        .expect("memory store")
+        .map(|t| Session::decode(&t, &stand.state.issuer, APP).expect("decodable"))
+}
+
+fn good(c: &super::stand::TokenCall<'_>) -> Answer {
+    c.stand.signed_answer(|_| {}, "RT-1")
+}
+
+/// Words that blame the network, which a refusal must not use when the network was fine.
+fn blames_the_network(message: &str) -> bool {
+    let m = message.to_lowercase();
+    ["reach", "connection", "network", "internet"]
+        .iter()
+        .any(|w| m.contains(w))
+}
+
+type Script = Box<dyn Fn(&super::stand::TokenCall<'_>) -> Answer + Send + Sync>;
+
+/// A case: its name, the token answer, userinfo's answer if not the default, the expected code.
+type Case = (&'static str, Script, Option<(u16, Value)>, &'static str);
+
+fn tweak(f: impl Fn(&mut Value) + Send + Sync + 'static) -> Script {
+    Box::new(move |c| c.stand.signed_answer(&f, "RT-1"))
+}
+
+fn signed_by(key: Key, header: Value) -> Script {
+    Box::new(move |c| {
+        let claims = c.stand.claims(c.stand.last_nonce().as_deref());
+        c.stand
+            .answer(Some(key.sign(header.clone(), &claims)), "RT-1")
+    })
+}
+
+fn body(status: u16, text: &str) -> Script {
+    let text = text.to_string();
+    Box::new(move |_| (status, text.clone().into_bytes()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_refusal_carries_the_code_of_its_cause_and_nothing_is_stored() {
+    let big = format!(
+        r#"{{"access_token":"AT","token_type":"Bearer","pad":"{}"}}"#,
+        "x".repeat(10 * 1024 * 1024)
+    );
+    let cases: Vec<Case> = vec![
+        (
+            "a 10 MB token answer",
+            body(200, &big),
+            None,
+            "provider.too_large",
+        ),
+        (
+            "a token answer that is not JSON",
+            body(200, "<html>hello</html>"),
+            None,
+            "provider.bad_answer",
+        ),
+        (
+            "a token answer without access_token",
+            body(200, r#"{"token_type":"Bearer"}"#),
+            None,
+            "provider.bad_answer",
+        ),
+        (
+            "a token answer with a numeric access_token",
+            body(200, r#"{"access_token":5,"token_type":"Bearer"}"#),
+            None,
+            "provider.bad_answer",
+        ),
+        (
+            "a 404 with no OAuth error",
+            body(404, "<h1>Not found</h1>"),
+            None,
+            "provider.bad_answer",
+        ),
+        (
+            "invalid_grant",
+            body(
+                400,
+                r#"{"error":"invalid_grant","error_description":"grant request is invalid"}"#,
+            ),
+            None,
+            "provider.refused",
+        ),
+        (
+            "a 503",
+            body(503, "Service Unavailable"),
+            None,
+            "network.unreachable",
+        ),
+        (
+            "no ID token",
+            Box::new(|c| c.stand.answer(None, "RT-1")),
+            None,
+            "token.invalid",
+        ),
+        (
+            "an ID token that is not a JWT",
+            Box::new(|c| c.stand.answer(Some("not-a-jwt".into()), "RT-1")),
+            None,
+            "token.invalid",
+        ),
+        (
+            "an ID token without sub",
+            tweak(|c| {
+                c.as_object_mut().map(|o| o.remove("sub"));
+            }),
+            None,
+            "token.invalid",
+        ),
+        (
+            "an ID token without iat",
+            tweak(|c| {
+                c.as_object_mut().map(|o| o.remove("iat"));
+            }),
+            None,
+            "token.invalid",
+        ),
+        (
+            "an ID token without exp",
+            tweak(|c| {
+                c.as_object_mut().map(|o| o.remove("exp"));
+            }),
+            None,
+            "token.invalid",
+        ),
+        (
+            "an ID token with a string exp",
+            tweak(|c| c["exp"] = json!("tomorrow")),
+            None,
+            "token.invalid",
+        ),
+        (
+            "another issuer",
+            tweak(|c| c["iss"] = json!("http://127.0.0.1:1/oidc")),
+            None,
+            "token.invalid",
+        ),
+        (
+            "another audience",
+            tweak(|c| c["aud"] = json!("someone-else")),
+            None,
+            "token.invalid",
+        ),
+        (
+            "an extra untrusted audience",
+            tweak(|c| c["aud"] = json!([APP, "someone-else"])),
+            None,
+            "token.invalid",
+        ),
+        (
+            "another azp",
+            tweak(|c| c["azp"] = json!("someone-else")),
+            None,
+            "token.invalid",
+        ),
+        (
+            "expired beyond the allowance",
+            tweak(|c| c["exp"] = json!(super::exchange::unix_now() - 120)),
+            None,
+            "token.invalid",
+        ),
+        (
+            "issued in the future",
+            tweak(|c| c["iat"] = json!(super::exchange::unix_now() + 600)),
+            None,
+            "token.invalid",
+        ),
+        (
+            "another nonce",
+            tweak(|c| c["nonce"] = json!("not-the-nonce")),
+            None,
+            "token.invalid",
+        ),
+        (
+            "no nonce",
+            tweak(|c| {
+                c.as_object_mut().map(|o| o.remove("nonce"));
+            }),
+            None,
+            "token.invalid",
+        ),
+        (
+            "a wrong at_hash",
+            tweak(|c| c["at_hash"] = json!("AAAAAAAAAAAAAAAAAAAAAA")),
+            None,
+            "token.invalid",
+        ),
+        (
+            "alg none",
+            signed_by(Key::new(7, "k1"), json!({"alg": "none"})),
+            None,
+            "token.invalid",
+        ),
+        (
+            "HS256",
+            signed_by(Key::new(7, "k1"), json!({"alg": "HS256"})),
+            None,
+            "token.invalid",
+        ),
+        (
+            "a key nobody published",
+            signed_by(Key::new(9, "k9"), json!({})),
+            None,
+            "token.invalid",
+        ),
+        (
+            "a published kid with another key's signature",
+            signed_by(Key::new(9, "k1"), json!({})),
+            None,
+            "token.invalid",
+        ),
+        (
+            "userinfo for another user",
+            Box::new(good),
+            Some((200, json!({"sub": "u2"}))),
+            "token.invalid",
+        ),
+        (
+            "userinfo that is not JSON",
+            Box::new(good),
+            Some((200, json!("nope"))),
+            "provider.bad_answer",
+        ),
+        (
+            "userinfo refusing the token",
+            Box::new(good),
+            Some((401, json!({"error": "invalid_token"}))),
+            "provider.refused",
+        ),
+        (
+            "userinfo failing",
+            Box::new(good),
+            Some((500, json!({}))),
+            "network.unreachable",
+        ),
+    ];
+    for (name, script, userinfo, code) in cases {
+        let stand = Stand::start();
+        stand.on_token(script);
+        if let Some((status, body)) = userinfo.clone() {
+            stand.set_userinfo(status, body);
+        }
+        let (service, store) = stand.service();
+        let err = sign_in(&service).await.expect_err(name);
+        assert_eq!(err.code(), code, "{name}: {err}");
+        if code != "network.unreachable" {
+            assert!(!blames_the_network(&err.to_string()), "{name}: {err}");
+        }
+        assert!(store.load().expect("memory").is_none(), "{name}: stored");
+        assert!(!service.is_authenticated().await, "{name}");
+        let requests = stand.requests();
+        let after_token = requests
+            .iter()
+            .skip_while(|r| *r != "POST /oidc/token")
+            .skip(1)
+            .cloned()
+            .collect::<Vec<_>>();
+        if userinfo.is_none() {
+            // Nothing past the failing step: no userinfo, no second token request.
+            assert!(
+                after_token.iter().all(|r| r == "GET /oidc/jwks"),
+                "{name}: asked {after_token:?} after the token answer"
+            );
+        }
+        assert!(stand.count("POST /oidc/token") == 1, "{name}: {requests:?}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_good_at_hash_and_a_missing_expires_in_are_accepted() {
+    let stand = Stand::start();
+    let jwk: CoreJsonWebKey = serde_json::from_value(key_jwk(&Key::new(7, "k1"))).expect("a JWK");
+    let hash = AccessTokenHash::from_token(
+        &AccessToken::new("AT-fresh".into()),
+        &CoreJwsSigningAlgorithm::EdDsa,
+        &jwk,
+    )
+    .expect("at_hash");
+    stand.on_token(move |c| {
+        let (status, body) = c
+            .stand
+            .signed_answer(|c| c["at_hash"] = json!(hash.as_str()), "RT-1");
+        let mut body: Value = serde_json::from_slice(&body).expect("json");
+        body.as_object_mut().map(|o| o.remove("expires_in"));
+        (status, body.to_string().into_bytes())
+    });
+    let (service, store) = stand.service();
+    sign_in(&service).await.expect("signed in");
+    let session = stored(&store, &stand).expect("stored");
+    let expires = session
+        .access
+        .get(&Default::default())
+        .and_then(|t| t.expires_at)
+        .expect("an expiry");
+    let now = super::exchange::unix_now();
+    let lifetime = super::exchange::DEFAULT_ACCESS_TOKEN_LIFETIME.as_secs();
+    assert!(
+        expires > now && expires <= now + lifetime,
+        "{expires} is now + {}",
+        expires.saturating_sub(now)
+    );
+}
+
+fn key_jwk(key: &Key) -> Value {
+    use base64::Engine;
+    json!({
+        "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": key.kid,
+        "x": base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(key.signing.verifying_key().as_bytes()),
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_key_rotated_after_discovery_is_fetched_once_and_the_sign_in_succeeds() {
+    let stand = Stand::start();
+    let (service, store) = stand.service();
+    service.provider().await.expect("discovered");
+    assert_eq!(stand.count("GET /oidc/jwks"), 1);
+    let (k1, k2) = (Key::new(7, "k1"), Key::new(8, "k2"));
+    stand.rotate(k2.clone(), vec![k2, k1]);
+    stand.on_token(good);
+    sign_in(&service).await.expect("signed in with the new key");
+    assert_eq!(stand.count("GET /oidc/jwks"), 2, "{:?}", stand.requests());
+    assert!(stored(&store, &stand).is_some());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_without_kid_among_several_keys_refetches_then_verifies() {
+    let stand = Stand::start();
+    let (k1, k2) = (Key::new(7, "k1"), Key::new(8, "k2"));
+    stand.rotate(k1.clone(), vec![k1, k2.clone()]);
+    let (service, _store) = stand.service();
+    service.provider().await.expect("discovered");
+    // The old key is gone now, and the token names no key: ambiguous with the cached set.
+    stand.rotate(k2.clone(), vec![k2.clone()]);
+    stand.on_token(move |c| {
+        let claims = c.stand.claims(c.stand.last_nonce().as_deref());
+        c.stand
+            .answer(Some(k2.sign(json!({"kid": null}), &claims)), "RT-1")
+    });
+    sign_in(&service).await.expect("signed in");
+    assert_eq!(stand.count("GET /oidc/jwks"), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn made_up_kids_cannot_make_the_app_hammer_the_key_set() {
+    let stand = Stand::start();
+    let (service, store) = stand.service();
+    for n in 0..5u8 {
+        let key = Key::new(20 + n, &format!("made-up-{n}"));
+        stand.on_token(move |c| {
+            let claims = c.stand.claims(c.stand.last_nonce().as_deref());
+            c.stand.answer(Some(key.sign(json!({}), &claims)), "RT-1")
+        });
+        let err = sign_in(&service).await.expect_err("unknown key");
+        assert_eq!(err.code(), "token.invalid", "{err}");
+        assert!(err.to_string().contains("not published"), "{err}");
+    }
+    // Discovery's fetch, and one refetch for the first unknown key; none after within a minute.
+    assert_eq!(stand.count("GET /oidc/jwks"), 2, "{:?}", stand.requests());
+    assert!(store.load().expect("memory").is_none());
+}
+
+#[tokio::test]
+async fn the_key_set_is_fetched_again_at_most_once_per_interval() {
+    let stand = Stand::start();
+    let http = super::http::client().expect("client");
+    let url = url::Url::parse(&format!("{}/jwks", stand.state.issuer)).expect("url");
+    let keys = super::discovery::KeySet::new(url, Default::default())
+        .with_min_interval(Duration::from_millis(300));
+    assert!(keys.refetch(&http).await.expect("fetched"));
+    assert_eq!(keys.current().keys().len(), 1);
+    assert!(!keys.refetch(&http).await.expect("rate-limited"));
+    assert!(!keys.refetch(&http).await.expect("rate-limited"));
+    assert_eq!(stand.count("GET /oidc/jwks"), 1);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    assert!(keys.refetch(&http).await.expect("fetched again"));
+    assert_eq!(stand.count("GET /oidc/jwks"), 2);
+    // A failing fetch keeps the keys it had.
+    *stand.state.jwks_status.lock().expect("lock") = 500;
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let err = keys.refetch(&http).await.expect_err("500");
+    assert_eq!(err.code(), "network.unreachable");
+    assert_eq!(keys.current().keys().len(), 1);
+}
+
+/// Signs in on a fresh stand, then scripts the next refresh answer.
+async fn signed_in_then(
+    tweak_claims: impl Fn(&mut Value) + Send + Sync + 'static,
+) -> (
+    Stand,
+    std::sync::Arc<AuthService>,
+    std::sync::Arc<MemoryStore>,
+) {
+    let stand = Stand::start();
+    stand.on_token(|c| {
+        c.stand.signed_answer(
+            |c| c["auth_time"] = json!(super::exchange::unix_now() - 10),
+            "RT-1",
+        )
+    });
+    let (service, store) = stand.service();
+    sign_in(&service).await.expect("signed in");
+    stand.on_token(move |c| c.stand.signed_answer(&tweak_claims, "RT-2"));
+    (stand, service, store)
+}
+
+fn stored_refresh_token(store: &MemoryStore, stand: &Stand) -> Option<String> {
+    stored(store, stand).and_then(|s| s.tokens.refresh_token.map(|t| t.secret().clone()))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_signed_with_a_rotated_key_fetches_the_keys_and_goes_on() {
+    let (stand, service, store) = signed_in_then(|_| {}).await;
+    let (k1, k2) = (Key::new(7, "k1"), Key::new(8, "k2"));
+    stand.rotate(k2.clone(), vec![k2, k1]);
+    let token = service
+        .get_access_token(Some(API), None)
+        .await
+        .expect("refreshed");
+    assert_eq!(token.token.secret(), "AT-fresh");
+    assert_eq!(stand.count("GET /oidc/jwks"), 2);
+    assert_eq!(
+        stored_refresh_token(&store, &stand).as_deref(),
+        Some("RT-2")
+    );
+    assert!(stand.revoked().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_that_cannot_be_checked_yet_keeps_the_session_and_the_rotated_token() {
+    for (name, case) in [
+        ("a key not published", 0),
+        ("clocks far apart", 1),
+        ("a token without iat", 2),
+    ] {
+        let (stand, service, store) = signed_in_then(|_| {}).await;
+        if case == 0 {
+            // Replace the scripted answer: signed with a key the provider does not publish.
+            stand.clear_token();
+            let key = Key::new(9, "k9");
+            stand.on_token(move |c| {
+                let claims = c.stand.claims(c.stand.last_nonce().as_deref());
+                c.stand.answer(Some(key.sign(json!({}), &claims)), "RT-2")
+            });
+        } else {
+            stand.clear_token();
+            stand.on_token(move |c| {
+                c.stand.signed_answer(
+                    |claims| {
+                        if case == 1 {
+                            claims["iat"] = json!(super::exchange::unix_now() + 3600);
+                        } else {
+                            claims.as_object_mut().map(|o| o.remove("iat"));
+                        }
+                    },
+                    "RT-2",
+                )
+            });
+        }
+        let err = service
+            .get_access_token(Some(API), None)
+            .await
+            .expect_err(name);
+        assert_eq!(err.code(), "token.unverified", "{name}: {err}");
+        assert!(!blames_the_network(&err.to_string()), "{name}: {err}");
+        assert!(service.is_authenticated().await, "{name}: session kept");
+        assert_eq!(
+            stored_refresh_token(&store, &stand).as_deref(),
+            Some("RT-2"),
+            "{name}: the rotated refresh token is stored"
+        );
+        assert!(stand.revoked().is_empty(), "{name}");
+        // The next call tries again, with the rotated token.
+        stand.on_token(|c| {
+            assert_eq!(c.param("refresh_token"), Some("RT-2"));
+            c.stand.signed_answer(|_| {}, "RT-3")
+        });
+        service
+            .get_access_token(Some(API), None)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: the retry: {e}"));
+        assert_eq!(
+            stored_refresh_token(&store, &stand).as_deref(),
+            Some("RT-3")
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_for_someone_else_ends_the_session_and_revokes_the_new_grant() {
+    type Tweak = Box<dyn Fn(&mut Value) + Send + Sync>;
+    let cases: Vec<(&str, Tweak)> = vec![
+        (
+            "another subject",
+            Box::new(|c| c["sub"] = json!("someone-else")),
+        ),
+        (
+            "another nonce",
+            Box::new(|c| c["nonce"] = json!("not-the-sign-in-nonce")),
+        ),
+        (
+            "another issuer",
+            Box::new(|c| c["iss"] = json!("http://127.0.0.1:1/oidc")),
+        ),
+        (
+            "another audience",
+            Box::new(|c| c["aud"] = json!("someone-else")),
+        ),
+        (
+            "another azp",
+            Box::new(|c| c["azp"] = json!("someone-else")),
+        ),
+        (
+            "an auth_time that goes back",
+            Box::new(|c| c["auth_time"] = json!(1_000_000)),
+        ),
+        (
+            "a wrong at_hash",
+            Box::new(|c| c["at_hash"] = json!("AAAAAAAAAAAAAAAAAAAAAA")),
+        ),
+    ];
+    for (name, tweak) in cases {
+        let (stand, service, store) = signed_in_then(tweak).await;
+        let err = service
+            .get_access_token(Some(API), None)
+            .await
+            .expect_err(name);
+        assert_eq!(err.code(), "session.ended", "{name}: {err}");
+        assert!(!service.is_authenticated().await, "{name}");
+        assert!(store.load().expect("memory").is_none(), "{name}: cleared");
+        assert_eq!(
+            stand.revoked(),
+            ["RT-2"],
+            "{name}: the new grant is revoked"
+        );
+    }
+    // A signature that fails with freshly fetched keys ends it too.
+    let (stand, service, store) = signed_in_then(|_| {}).await;
+    stand.clear_token();
+    stand.on_token(|c| {
+        let (status, body) = c.stand.signed_answer(|_| {}, "RT-2");
+        let mut body: Value = serde_json::from_slice(&body).expect("json");
+        let token = body["id_token"].as_str().unwrap_or_default().to_string();
+        let (input, _) = token.rsplit_once('.').unwrap_or_default();
+        let forged = Key::new(9, "k1").sign(json!({}), &json!({}));
+        let signature = forged.rsplit('.').next().unwrap_or_default();
+        body["id_token"] = json!(format!("{input}.{signature}"));
+        (status, body.to_string().into_bytes())
+    });
+    let err = service
+        .get_access_token(Some(API), None)
+        .await
+        .expect_err("forged");
+    assert_eq!(err.code(), "session.ended", "{err}");
+    assert!(store.load().expect("memory").is_none());
+    assert_eq!(stand.count("GET /oidc/jwks"), 2, "keys fetched again first");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn invalid_grant_ends_the_session_and_a_503_or_a_huge_answer_keeps_it() {
+    let (stand, service, store) = signed_in_then(|_| {}).await;
+    stand.clear_token();
+    stand.on_token(|_| (503, b"Service Unavailable".to_vec()));
+    let err = service
+        .get_access_token(Some(API), None)
+        .await
+        .expect_err("503");
+    assert_eq!(err.code(), "network.unreachable");
+    assert!(
+        !err.to_string().contains("Service Unavailable"),
+        "no body is quoted"
+    );
+    stand.on_token(|_| (200, vec![b' '; 2 * 1024 * 1024]));
+    let err = service
+        .get_access_token(Some(API), None)
+        .await
+        .expect_err("huge");
+    assert_eq!(err.code(), "provider.too_large");
+    assert!(service.is_authenticated().await);
+    assert_eq!(
+        stored_refresh_token(&store, &stand).as_deref(),
+        Some("RT-1")
+    );
+    stand.on_token(|_| {
+        (
+            400,
+            br#"{"error":"invalid_grant","error_description":"grant request is invalid"}"#.to_vec(),
+        )
+    });
+    let err = service
+        .get_access_token(Some(API), None)
+        .await
+        .expect_err("gone");
+    assert_eq!(err.code(), "session.ended");
+    assert!(store.load().expect("memory").is_none());
+}

@@ -1,0 +1,347 @@
+//! A stand-in provider for the core's unit tests: a real HTTP server on `127.0.0.1` (discovery,
+//! JWKS, token, userinfo, revocation) whose answers each test scripts, with Ed25519 keys made
+//! in the test so every rule of an ID token can be broken on purpose, and a browser that answers
+//! the loopback redirect with a code the way Logto would. It records every request, so a test
+//! can assert what the core asked for after a step failed.
+
+use std::collections::VecDeque;
+use std::io::{Read, Write};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use ed25519_dalek::{Signer, SigningKey};
+use serde_json::{json, Value};
+use url::Url;
+
+use super::browser::Browser;
+use super::config::Config;
+use super::discovery::tests::logto_document;
+use super::exchange::unix_now;
+use super::service::AuthService;
+use super::store::MemoryStore;
+
+pub const APP: &str = "app1";
+pub const SUB: &str = "u1";
+
+/// A signing key with its `kid`.
+#[derive(Clone)]
+pub struct Key {
+    pub kid: String,
+    pub signing: SigningKey,
+}
+
+impl Key {
+    pub fn new(seed: u8, kid: &str) -> Key {
+        Key {
+            kid: kid.into(),
+            signing: SigningKey::from_bytes(&[seed; 32]),
+        }
+    }
+
+    fn jwk(&self) -> Value {
+        json!({
+            "kty": "OKP", "crv": "Ed25519", "use": "sig", "alg": "EdDSA", "kid": self.kid,
+            "x": URL_SAFE_NO_PAD.encode(self.signing.verifying_key().as_bytes()),
+        })
+    }
+
+    /// A compact JWS over `claims` with `header` (alg EdDSA and this kid unless overridden).
+    pub fn sign(&self, header: Value, claims: &Value) -> String {
+        let mut h = json!({"alg": "EdDSA", "kid": self.kid, "typ": "JWT"});
+        if let (Some(h), Some(extra)) = (h.as_object_mut(), header.as_object()) {
+            for (k, v) in extra {
+                if v.is_null() {
+                    h.remove(k);
+                } else {
+                    h.insert(k.clone(), v.clone());
+                }
+            }
+        }
+        let input = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD.encode(h.to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = self.signing.sign(input.as_bytes());
+        format!("{input}.{}", URL_SAFE_NO_PAD.encode(signature.to_bytes()))
+    }
+}
+
+/// An answer: status and body.
+pub type Answer = (u16, Vec<u8>);
+
+/// What the token endpoint was asked, and what it may need to answer.
+pub struct TokenCall<'a> {
+    pub form: Vec<(String, String)>,
+    pub stand: &'a StandState,
+}
+
+impl TokenCall<'_> {
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.form
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+type TokenScript = Box<dyn Fn(&TokenCall<'_>) -> Answer + Send + Sync>;
+
+pub struct StandState {
+    pub issuer: String,
+    /// The key that signs; the JWKS publishes `published`.
+    pub signer: Mutex<Key>,
+    pub published: Mutex<Vec<Key>>,
+    /// The nonce of the last authorization request the browser saw.
+    pub nonce: Mutex<Option<String>>,
+    /// `METHOD /path` of every request, in order.
+    pub log: Mutex<Vec<String>>,
+    /// Tokens sent to the revocation endpoint.
+    pub revoked: Mutex<Vec<String>>,
+    token: Mutex<VecDeque<TokenScript>>,
+    pub userinfo: Mutex<Answer>,
+    pub jwks_status: Mutex<u16>,
+}
+
+impl StandState {
+    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+        m.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The claims Logto puts in an ID token, for `nonce`.
+    pub fn claims(&self, nonce: Option<&str>) -> Value {
+        let now = unix_now();
+        let mut claims = json!({
+            "iss": self.issuer, "sub": SUB, "aud": APP, "exp": now + 3600, "iat": now,
+            "name": "Alice Example", "email": "alice@example.com",
+        });
+        if let Some(nonce) = nonce {
+            claims["nonce"] = json!(nonce);
+        }
+        claims
+    }
+
+    pub fn signer(&self) -> Key {
+        Self::lock(&self.signer).clone()
+    }
+
+    pub fn last_nonce(&self) -> Option<String> {
+        Self::lock(&self.nonce).clone()
+    }
+
+    /// A good token answer around `id_token`.
+    pub fn answer(&self, id_token: Option<String>, refresh_token: &str) -> Answer {
+        let mut body = json!({
+            "access_token": "AT-fresh", "token_type": "Bearer", "expires_in": 3600,
+            "refresh_token": refresh_token, "scope": "openid offline_access profile",
+        });
+        if let Some(token) = id_token {
+            body["id_token"] = json!(token);
+        }
+        (200, body.to_string().into_bytes())
+    }
+
+    /// A good answer with an ID token for the last nonce, its claims changed by `tweak`.
+    pub fn signed_answer(&self, tweak: impl FnOnce(&mut Value), refresh_token: &str) -> Answer {
+        let mut claims = self.claims(self.last_nonce().as_deref());
+        tweak(&mut claims);
+        let token = self.signer().sign(json!({}), &claims);
+        self.answer(Some(token), refresh_token)
+    }
+}
+
+/// The running stand-in. Dropping it stops the server.
+pub struct Stand {
+    pub state: Arc<StandState>,
+    pub port: u16,
+    stop: Arc<AtomicBool>,
+}
+
+impl Stand {
+    pub fn start() -> Stand {
+        let server = tiny_http::Server::http("127.0.0.1:0").expect("binding the stand-in");
+        let port = server
+            .server_addr()
+            .to_ip()
+            .map(|a| a.port())
+            .expect("a port");
+        let key = Key::new(7, "k1");
+        let state = Arc::new(StandState {
+            issuer: format!("http://127.0.0.1:{port}/oidc"),
+            signer: Mutex::new(key.clone()),
+            published: Mutex::new(vec![key]),
+            nonce: Mutex::new(None),
+            log: Mutex::new(Vec::new()),
+            revoked: Mutex::new(Vec::new()),
+            token: Mutex::new(VecDeque::new()),
+            userinfo: Mutex::new((
+                200,
+                json!({"sub": SUB, "name": "Alice Example", "identities": {}})
+                    .to_string()
+                    .into_bytes(),
+            )),
+            jwks_status: Mutex::new(200),
+        });
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, st) = (state.clone(), stop.clone());
+        std::thread::spawn(move || serve(server, s, st));
+        Stand { state, port, stop }
+    }
+
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn config(&self) -> Config {
+        let mut config = Config::new(&self.endpoint(), APP).expect("config");
+        config.sign_in_timeout = Duration::from_secs(20);
+        config
+    }
+
+    /// Queues the token endpoint's next answer.
+    pub fn on_token(&self, script: impl Fn(&TokenCall<'_>) -> Answer + Send + Sync + 'static) {
+        StandState::lock(&self.state.token).push_back(Box::new(script));
+    }
+
+    /// Drops the scripted token answers not used yet.
+    pub fn clear_token(&self) {
+        StandState::lock(&self.state.token).clear();
+    }
+
+    pub fn set_userinfo(&self, status: u16, body: Value) {
+        *StandState::lock(&self.state.userinfo) = (status, body.to_string().into_bytes());
+    }
+
+    /// Signs with `key` from now on, publishing `published`.
+    pub fn rotate(&self, key: Key, published: Vec<Key>) {
+        *StandState::lock(&self.state.signer) = key;
+        *StandState::lock(&self.state.published) = published;
+    }
+
+    pub fn requests(&self) -> Vec<String> {
+        StandState::lock(&self.state.log).clone()
+    }
+
+    pub fn count(&self, request: &str) -> usize {
+        self.requests().iter().filter(|r| *r == request).count()
+    }
+
+    pub fn revoked(&self) -> Vec<String> {
+        StandState::lock(&self.state.revoked).clone()
+    }
+
+    /// A service on this stand with an in-memory keychain and a browser that comes back with a
+    /// code at once.
+    pub fn service(&self) -> (Arc<AuthService>, Arc<MemoryStore>) {
+        let store = Arc::new(MemoryStore::default());
+        let browser = Arc::new(CodeBrowser {
+            state: self.state.clone(),
+        });
+        let service = AuthService::new(self.config(), store.clone(), browser).expect("service");
+        (Arc::new(service), store)
+    }
+}
+
+impl Drop for Stand {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+    }
+}
+
+fn serve(server: tiny_http::Server, state: Arc<StandState>, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::SeqCst) {
+        let Ok(Some(mut request)) = server.recv_timeout(Duration::from_millis(100)) else {
+            continue;
+        };
+        let path = request.url().split('?').next().unwrap_or("").to_string();
+        let method = request.method().to_string();
+        StandState::lock(&state.log).push(format!("{method} {path}"));
+        let mut body = String::new();
+        let _ = request.as_reader().read_to_string(&mut body);
+        let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
+            .into_owned()
+            .collect();
+        let (status, bytes) = match (method.as_str(), path.as_str()) {
+            ("GET", "/oidc/.well-known/openid-configuration") => {
+                let mut doc = logto_document(&state.issuer);
+                doc["id_token_signing_alg_values_supported"] = json!(["EdDSA"]);
+                (200, doc.to_string().into_bytes())
+            }
+            ("GET", "/oidc/jwks") => {
+                let keys: Vec<Value> = StandState::lock(&state.published)
+                    .iter()
+                    .map(Key::jwk)
+                    .collect();
+                let status = *StandState::lock(&state.jwks_status);
+                (status, json!({ "keys": keys }).to_string().into_bytes())
+            }
+            ("POST", "/oidc/token") => {
+                let script = StandState::lock(&state.token).pop_front();
+                match script {
+                    Some(script) => script(&TokenCall {
+                        form,
+                        stand: &state,
+                    }),
+                    None => (500, b"no answer scripted".to_vec()),
+                }
+            }
+            ("GET", "/oidc/me") => StandState::lock(&state.userinfo).clone(),
+            ("POST", "/oidc/token/revocation") => {
+                if let Some((_, token)) = form.iter().find(|(k, _)| k == "token") {
+                    StandState::lock(&state.revoked).push(token.clone());
+                }
+                (200, Vec::new())
+            }
+            _ => (404, Vec::new()),
+        };
+        let header = tiny_http::Header::from_bytes("Content-Type", "application/json")
+            .unwrap_or_else(|_| unreachable!("a constant header"));
+        let response = tiny_http::Response::from_data(bytes)
+            .with_status_code(status)
+            .with_header(header);
+        let _ = request.respond(response);
+    }
+}
+
+/// A browser that reads the authorization URL (remembering its nonce for the stand's ID tokens)
+/// and calls the loopback redirect with a code, `state` and `iss`, as Logto's redirect would.
+struct CodeBrowser {
+    state: Arc<StandState>,
+}
+
+impl Browser for CodeBrowser {
+    fn open(&self, url: &Url) -> Result<(), String> {
+        let get = |name: &str| {
+            url.query_pairs()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.into_owned())
+        };
+        *StandState::lock(&self.state.nonce) = get("nonce");
+        let (Some(state), Some(redirect)) = (get("state"), get("redirect_uri")) else {
+            return Err("no state or redirect_uri".into());
+        };
+        let mut callback = Url::parse(&redirect).map_err(|e| e.to_string())?;
+        callback
+            .query_pairs_mut()
+            .append_pair("code", "code-1")
+            .append_pair("state", &state)
+            .append_pair("iss", &self.state.issuer);
+        std::thread::spawn(move || {
+            let host = format!("127.0.0.1:{}", callback.port().unwrap_or(80));
+            if let Ok(mut stream) = std::net::TcpStream::connect(&host) {
+                let target = &callback[url::Position::BeforePath..];
+                let _ = write!(
+                    stream,
+                    "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+                );
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+                let mut sink = Vec::new();
+                let _ = stream.read_to_end(&mut sink);
+            }
+        });
+        Ok(())
+    }
+}
