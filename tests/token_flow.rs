@@ -1,7 +1,7 @@
 //! Tokens that stay valid and safe, against the provider (with Logto's rotation and 3-second
 //! reuse window): refresh on expiry, one refresh at a time across many callers and resources, a
-//! stolen refresh token, a provider that fails or is down, a restart mid-session, and
-//! organization tokens.
+//! stolen refresh token, a provider that fails or is down, a restart mid-session, organization
+//! tokens, and signing keys that Logto rotates under a running app.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -34,6 +34,7 @@ async fn signed_in(env: &[(&str, &str)], tweak: impl FnOnce(&mut Config)) -> Har
 struct Stats {
     refresh_requests: u32,
     max_in_flight: u32,
+    jwks_requests: u32,
 }
 
 async fn stats(h: &Harness) -> Stats {
@@ -350,4 +351,99 @@ async fn organization_tokens_come_from_a_refresh_with_organization_id() {
         .await
         .expect("another organization");
     assert_eq!(audience(&again), "urn:logto:organization:org-globex");
+}
+
+/// Rotates the provider's signing key, keeping the previous public key in its JWKS (Logto's grace
+/// period) or dropping it at once. Returns the new `kid`.
+async fn rotate_keys(h: &Harness, keep_previous: bool) -> String {
+    let answer: serde_json::Value = reqwest::Client::new()
+        .post(format!("{}/test/rotate-keys", h.idp.info.endpoint))
+        .form(&[("keep_previous", if keep_previous { "1" } else { "0" })])
+        .send()
+        .await
+        .expect("rotate-keys")
+        .json()
+        .await
+        .expect("rotate-keys JSON");
+    answer["kid"].as_str().expect("a new kid").to_string()
+}
+
+fn kid_of(jwt: &str) -> Option<String> {
+    use base64::Engine;
+    let header = jwt.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    header["kid"].as_str().map(str::to_string)
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_signing_key_rotated_at_logto_is_followed_with_one_fetch_of_the_keys() {
+    // 61 s access tokens are fresh for 1 s only, so each call a second apart refreshes.
+    let h = signed_in(
+        &[("IDP_TEST_HOOKS", "1"), ("IDP_ACCESS_TOKEN_TTL", "61")],
+        |c| c.resources = vec!["https://api.example.test".into()],
+    )
+    .await;
+    assert_eq!(stats(&h).await.jwks_requests, 1, "discovery's fetch");
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let before = refresh_secret(&h);
+
+    // Logto's Console "rotate" with a grace period: the refreshed ID token has the new kid.
+    let kid = rotate_keys(&h, true).await;
+    h.service
+        .get_access_token(Some("https://api.example.test"), None)
+        .await
+        .expect("a refresh across the rotation");
+    let stored = h.stored().expect("still signed in");
+    assert_eq!(kid_of(stored.tokens.id_token.secret()), Some(kid));
+    assert_ne!(
+        refresh_secret(&h),
+        before,
+        "the rotated refresh token is stored"
+    );
+    assert_eq!(
+        stats(&h).await.jwks_requests,
+        2,
+        "one refetch for the new key"
+    );
+
+    // A second rotation within the minute, dropping the old key: the keys are not fetched again
+    // so soon, so the new ID token cannot be checked yet. The session and the rotated refresh
+    // token are kept, and the error says so.
+    let before = refresh_secret(&h);
+    let kid = rotate_keys(&h, false).await;
+    // Past the 1 s the 61 s tokens stay fresh, so the next call refreshes.
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let err = h
+        .service
+        .get_access_token(Some("https://api.example.test"), None)
+        .await
+        .expect_err("an ID token signed with a key not fetched yet");
+    assert_eq!(err.code(), "token.unverified", "{err}");
+    assert!(h.service.is_authenticated().await, "the session is kept");
+    assert_ne!(
+        refresh_secret(&h),
+        before,
+        "the rotated refresh token is kept"
+    );
+    assert_eq!(
+        stats(&h).await.jwks_requests,
+        2,
+        "no refetch within the minute"
+    );
+
+    // A restarted app fetches the keys at discovery and goes on with the stored refresh token.
+    let config = h.service.config().clone();
+    let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
+    let restarted =
+        AuthService::new(config, store, Arc::new(channel_browser().0)).expect("service");
+    restarted.restore().await.expect("restore").expect("a user");
+    let token = restarted
+        .get_access_token(Some("https://api.example.test"), None)
+        .await
+        .expect("the grant is alive after both rotations");
+    assert_eq!(kid_of(token.token.secret()), Some(kid));
+    assert_eq!(stats(&h).await.jwks_requests, 3);
 }
