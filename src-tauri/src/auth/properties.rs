@@ -6,7 +6,10 @@
 
 use openidconnect::core::CoreJwsSigningAlgorithm;
 use openidconnect::{AccessToken, CsrfToken, Nonce, RefreshToken};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use proptest::prelude::*;
+use proptest::test_runner::{TestCaseError, TestRunner};
 use serde_json::{json, Value};
 use url::Url;
 
@@ -19,9 +22,12 @@ use super::tokens::{CachedToken, TokenCache, TokenKey};
 const STATE: &str = "s-123_AbC";
 const ISSUER: &str = "http://127.0.0.1:3001/oidc";
 
+/// Inputs generated per property and run.
+const CASES: u32 = 3000;
+
 fn config() -> ProptestConfig {
     ProptestConfig {
-        cases: 3000,
+        cases: CASES,
         failure_persistence: None,
         ..ProptestConfig::default()
     }
@@ -81,7 +87,41 @@ fn target() -> impl Strategy<Value = String> {
             format!("{path}?{}", query.join("&"))
         },
     );
-    prop_oneof![structured, any::<String>()]
+    prop_oneof![2 => near_valid(), 1 => structured, 1 => any::<String>()]
+}
+
+/// A callback Logto could send (`code` or `error`, with `state` and `iss`), then bent: one part
+/// dropped or not, a few pairs added, the order turned.
+fn near_valid() -> impl Strategy<Value = String> {
+    (
+        any::<bool>(),
+        "[A-Za-z0-9_-]{1,43}",
+        0..6usize,
+        prop::collection::vec(pair(), 0..3),
+        0..6usize,
+    )
+        .prop_map(|(refused, code, drop, extra, turn)| {
+            let mut pairs: Vec<(String, String)> = vec![
+                ("state".into(), STATE.into()),
+                ("iss".into(), ISSUER.into()),
+            ];
+            if refused {
+                pairs.push(("error".into(), "access_denied".into()));
+                pairs.push(("error_description".into(), code));
+            } else {
+                pairs.push(("code".into(), code));
+            }
+            if drop < pairs.len() {
+                pairs.remove(drop);
+            }
+            pairs.extend(extra);
+            let turn = turn % pairs.len().max(1);
+            pairs.rotate_left(turn);
+            let query: String = url::form_urlencoded::Serializer::new(String::new())
+                .extend_pairs(pairs)
+                .finish();
+            format!("/callback?{query}")
+        })
 }
 
 /// The plain reading: every value of `name` in the query, decoded.
@@ -93,19 +133,49 @@ fn values(target: &str, name: &str) -> Vec<String> {
         .collect()
 }
 
-proptest! {
-    #![proptest_config(config())]
+/// Runs `property` on [`CASES`] generated inputs (panicking with the smallest failing one) and
+/// returns how many of them were accepted, so a test can show the rules were really exercised.
+fn run<S: Strategy>(
+    strategy: S,
+    property: impl Fn(S::Value) -> Result<bool, TestCaseError>,
+) -> usize {
+    let accepted = AtomicUsize::new(0);
+    let mut runner = TestRunner::new(config());
+    let result = runner.run(&strategy, |value| {
+        if property(value)? {
+            accepted.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    });
+    if let Err(e) = result {
+        panic!("{e}");
+    }
+    accepted.into_inner()
+}
 
-    #[test]
-    fn the_callback_parser_accepts_only_what_the_rules_allow(target in target(), requires_iss in any::<bool>()) {
+#[test]
+fn the_callback_parser_accepts_only_what_the_rules_allow() {
+    let accepted = run((target(), any::<bool>()), |(target, requires_iss)| {
+        callback_property(&target, requires_iss)
+    });
+    assert!(accepted >= 30, "only {accepted} callbacks were accepted");
+}
+
+fn callback_property(target: &str, requires_iss: bool) -> Result<bool, TestCaseError> {
+    {
         let state = CsrfToken::new(STATE.into());
-        let expected = ExpectedCallback { path: "/callback", state: &state, issuer: ISSUER, requires_iss };
-        let result = parse_callback(&target, &expected);
+        let expected = ExpectedCallback {
+            path: "/callback",
+            state: &state,
+            issuer: ISSUER,
+            requires_iss,
+        };
+        let result = parse_callback(target, &expected);
         if let Ok(callback) = result {
             let path = target.split(['?', '#']).next().unwrap_or_default();
             prop_assert_eq!(path, "/callback");
-            prop_assert_eq!(values(&target, "state"), vec![STATE.to_string()]);
-            let iss = values(&target, "iss");
+            prop_assert_eq!(values(target, "state"), vec![STATE.to_string()]);
+            let iss = values(target, "iss");
             prop_assert!(iss.len() <= 1);
             if requires_iss {
                 prop_assert_eq!(iss, vec![ISSUER.to_string()]);
@@ -113,13 +183,13 @@ proptest! {
                 prop_assert!(iss.iter().all(|i| i == ISSUER));
             }
             for name in ["code", "error", "error_description"] {
-                prop_assert!(values(&target, name).len() <= 1, "{} repeated", name);
+                prop_assert!(values(target, name).len() <= 1, "{} repeated", name);
             }
             match callback {
                 Callback::Code(code) => {
-                    prop_assert!(values(&target, "error").is_empty());
+                    prop_assert!(values(target, "error").is_empty());
                     prop_assert!(!code.secret().is_empty());
-                    prop_assert_eq!(values(&target, "code"), vec![code.secret().clone()]);
+                    prop_assert_eq!(values(target, "code"), vec![code.secret().clone()]);
                 }
                 Callback::Refused(refusal) => {
                     prop_assert!(!refusal.error.is_empty());
@@ -127,8 +197,10 @@ proptest! {
                     prop_assert!(!refusal.error.chars().any(char::is_control));
                 }
             }
+            return Ok(true);
         }
     }
+    Ok(false)
 }
 
 fn text() -> impl Strategy<Value = String> {
@@ -139,7 +211,7 @@ fn text() -> impl Strategy<Value = String> {
 fn entry() -> impl Strategy<Value = String> {
     let field = |good: Value| {
         prop_oneof![
-            4 => Just(Some(good)),
+            12 => Just(Some(good)),
             1 => Just(None),
             1 => Just(Some(Value::Null)),
             1 => any::<i64>().prop_map(|n| Some(json!(n))),
@@ -223,20 +295,25 @@ fn session() -> impl Strategy<Value = Session> {
         })
 }
 
+#[test]
+fn the_entry_decoder_never_panics_and_accepts_only_whole_entries() {
+    let accepted = run(prop_oneof![entry(), any::<String>()], |text| {
+        let Ok(session) = Session::decode(&text, ISSUER, "app1") else {
+            return Ok(false);
+        };
+        let value: Value = serde_json::from_str(&text).expect("accepted text is JSON");
+        prop_assert_eq!(&value["v"], &json!(1));
+        prop_assert_eq!(session.issuer.as_str(), ISSUER);
+        prop_assert_eq!(session.client_id.as_str(), "app1");
+        prop_assert!(!session.user.sub.is_empty());
+        prop_assert!(!session.tokens.id_token.secret().is_empty());
+        Ok(true)
+    });
+    assert!(accepted >= 30, "only {accepted} entries were accepted");
+}
+
 proptest! {
     #![proptest_config(config())]
-
-    #[test]
-    fn the_entry_decoder_never_panics_and_accepts_only_whole_entries(text in prop_oneof![entry(), any::<String>()]) {
-        if let Ok(session) = Session::decode(&text, ISSUER, "app1") {
-            let value: Value = serde_json::from_str(&text).expect("accepted text is JSON");
-            prop_assert_eq!(&value["v"], &json!(1));
-            prop_assert_eq!(session.issuer.as_str(), ISSUER);
-            prop_assert_eq!(session.client_id.as_str(), "app1");
-            prop_assert!(!session.user.sub.is_empty());
-            prop_assert!(!session.tokens.id_token.secret().is_empty());
-        }
-    }
 
     #[test]
     fn what_is_encoded_decodes_to_the_same_session(session in session()) {
@@ -345,26 +422,31 @@ fn document() -> impl Strategy<Value = (String, Value)> {
         })
 }
 
-proptest! {
-    #![proptest_config(config())]
-
-    #[test]
-    fn accepted_discovery_documents_keep_every_rule((expected, doc) in document()) {
+#[test]
+fn accepted_discovery_documents_keep_every_rule() {
+    let accepted = run(document(), |(expected, doc)| {
         let Ok(metadata) = serde_json::from_value::<LogtoProviderMetadata>(doc.clone()) else {
-            return Ok(());
+            return Ok(false);
         };
         if let Ok((algs, requires_iss)) = check_metadata(&expected, &metadata) {
             prop_assert_eq!(doc["issuer"].as_str(), Some(expected.as_str()));
             let issuer = Url::parse(&expected).expect("issuer");
             for field in [
-                "issuer", "authorization_endpoint", "token_endpoint", "userinfo_endpoint",
-                "jwks_uri", "revocation_endpoint", "end_session_endpoint",
+                "issuer",
+                "authorization_endpoint",
+                "token_endpoint",
+                "userinfo_endpoint",
+                "jwks_uri",
+                "revocation_endpoint",
+                "end_session_endpoint",
             ] {
                 let url = Url::parse(doc[field].as_str().unwrap_or_default()).expect("a URL");
                 prop_assert_eq!(url.origin(), issuer.origin(), "{} on another origin", field);
                 prop_assert!(
                     url.scheme() == "https" || (url.scheme() == "http" && is_loopback(&url)),
-                    "{} over {}", field, url
+                    "{} over {}",
+                    field,
+                    url
                 );
             }
             prop_assert!(!algs.is_empty());
@@ -376,11 +458,23 @@ proptest! {
                     | CoreJwsSigningAlgorithm::HmacSha512
             )));
             if let Some(methods) = doc.get("code_challenge_methods_supported") {
-                prop_assert!(methods.as_array().is_some_and(|m| m.contains(&json!("S256"))));
+                prop_assert!(methods
+                    .as_array()
+                    .is_some_and(|m| m.contains(&json!("S256"))));
             }
-            prop_assert_eq!(requires_iss, doc["authorization_response_iss_parameter_supported"] == json!(true));
+            prop_assert_eq!(
+                requires_iss,
+                doc["authorization_response_iss_parameter_supported"] == json!(true)
+            );
+            return Ok(true);
         }
-    }
+        Ok(false)
+    });
+    assert!(accepted >= 30, "only {accepted} documents were accepted");
+}
+
+proptest! {
+    #![proptest_config(config())]
 
     #[test]
     fn any_json_as_a_discovery_document_never_panics(text in any::<String>(), issuer in text()) {

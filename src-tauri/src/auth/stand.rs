@@ -25,6 +25,8 @@ use super::store::MemoryStore;
 
 pub const APP: &str = "app1";
 pub const SUB: &str = "u1";
+/// Where the stand's 3xx answers point: a port nothing listens on (the discard port).
+pub const REDIRECT_TARGET_PORT: u16 = 9;
 
 /// A signing key with its `kid`.
 #[derive(Clone)]
@@ -299,9 +301,16 @@ fn serve(server: tiny_http::Server, state: Arc<StandState>, stop: Arc<AtomicBool
         };
         let header = tiny_http::Header::from_bytes("Content-Type", "application/json")
             .unwrap_or_else(|_| unreachable!("a constant header"));
-        let response = tiny_http::Response::from_data(bytes)
+        let mut response = tiny_http::Response::from_data(bytes)
             .with_status_code(status)
             .with_header(header);
+        if (300..400).contains(&status) {
+            // A redirect elsewhere on this machine: where a client that follows it would go.
+            let location = format!("http://127.0.0.1:{}/oidc/token", REDIRECT_TARGET_PORT);
+            if let Ok(h) = tiny_http::Header::from_bytes("Location", location.as_bytes()) {
+                response.add_header(h);
+            }
+        }
         let _ = request.respond(response);
     }
 }
