@@ -2,7 +2,7 @@
 // a "Native" application (see shared/logto-facts.md), an outer Koa app with the sign-in pages,
 // and the Amazon stand-in on a second loopback origin.
 import http from 'node:http';
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import Koa from 'koa';
 import mount from 'koa-mount';
 import Provider, { errors } from 'oidc-provider';
@@ -356,13 +356,73 @@ ${demo}`,
     }
   });
 
-  // Test hooks (IDP_TEST_HOOKS=1 only): how many refresh-token grants arrived and how many were
-  // in flight at once, how often the JWKS was fetched, a way to make the token endpoint fail with
-  // 503 for the next N requests, and a signing-key rotation as Logto's Console does it (keys.js).
+  // Test hooks (IDP_TEST_HOOKS=1 only): a log of the requests to the token, revocation,
+  // end-session, JWKS and userinfo endpoints, how many refresh-token grants arrived and how many
+  // were in flight at once, how often the JWKS was fetched, a way to make the token endpoint fail
+  // with 503 for the next N requests, and a signing-key rotation as Logto's Console does it
+  // (keys.js).
   const stats = {
     refreshRequests: 0, inFlight: 0, maxInFlight: 0, failNext: 0, jwksRequests: 0,
   };
   if (opts.testHooks) {
+    // The request log: what the provider was told at the endpoints below, in order of arrival,
+    // without any token itself (only the SHA-256, in hex, of the refresh token of a refresh grant
+    // and of the token of a revocation, for tests to compare with hashes of the tokens they hold).
+    // Recorded after the request is answered, from the parameters oidc-provider parsed itself
+    // (`ctx.oidc.params`), so nothing here reads the body before it does. An entry is listed
+    // once its request has been answered.
+    const LOGGED_PATHS = new Set([
+      '/oidc/token', '/oidc/token/revocation', '/oidc/session/end', '/oidc/session/end/confirm',
+      '/oidc/jwks', '/oidc/me',
+    ]);
+    const requestLog = []; // entries in order of arrival; `status` is set when answered
+    const sha256 = (value) => createHash('sha256').update(value).digest('hex');
+    const stringParam = (value) => (typeof value === 'string' ? value : undefined);
+    app.use(async (ctx, next) => {
+      if (ctx.path === '/test/requests' && ctx.method === 'GET') {
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { requests: requestLog.filter((e) => e.status !== undefined) };
+        return undefined;
+      }
+      if (ctx.path === '/test/requests/clear' && ctx.method === 'POST') {
+        requestLog.length = 0;
+        ctx.status = 204;
+        return undefined;
+      }
+      if (!LOGGED_PATHS.has(ctx.path)) return next();
+      const path = ctx.path;
+      const entry = { at: Date.now(), method: ctx.method, path };
+      requestLog.push(entry);
+      let thrown;
+      try {
+        await next();
+      } catch (err) {
+        thrown = err;
+        throw err;
+      } finally {
+        // oidc-provider's own parameters; for a token request that never reached it (a 503
+        // from /test/fail-token) the form the hook read instead (ctx.state.testForm).
+        let token;
+        try {
+          const params = ctx.oidc?.params ?? ctx.oidc?.body ?? ctx.state.testForm ?? {};
+          if (path === '/oidc/token') {
+            const grantType = stringParam(params.grant_type);
+            if (grantType) entry.grant_type = grantType;
+            if (grantType === 'refresh_token') token = stringParam(params.refresh_token);
+          } else if (path === '/oidc/token/revocation') {
+            const hint = stringParam(params.token_type_hint);
+            if (hint) entry.token_type_hint = hint;
+            token = stringParam(params.token);
+          }
+        } catch (err) {
+          log(`request log: ${err.message}`); // never fails the request itself
+        }
+        entry.status = thrown ? (thrown.status || thrown.statusCode || 500) : ctx.status;
+        if (token) entry.token_sha256 = sha256(token);
+      }
+      return undefined;
+    });
+
     const countRefresh = (ctx) => {
       if (ctx.oidc?.params?.grant_type === 'refresh_token') stats.refreshRequests += 1;
     };
@@ -400,6 +460,13 @@ ${demo}`,
       if (ctx.path !== '/oidc/token' || ctx.method !== 'POST') return next();
       if (stats.failNext > 0) {
         stats.failNext -= 1;
+        // Nothing else reads this body; the request log (above) takes its parameters from here.
+        try {
+          const form = await readForm(ctx.req);
+          ctx.state.testForm = Object.fromEntries(form);
+        } catch {
+          // an unreadable body is still answered 503
+        }
         ctx.status = 503;
         ctx.body = 'Service Unavailable';
         return undefined;

@@ -12,13 +12,50 @@ export function newUserId() {
 
 const CREATED = Date.UTC(2026, 0, 15, 9, 30, 0); // epoch milliseconds, as Logto sends them
 
-// Logto organizations (RFC 0001), with fixed ids so tests and the demo can name them. A
-// membership lists the user's organization roles there (`{ name }`, giving `<org id>:<name>` in
-// `organization_roles`); nobody has one, and there are no organization permissions.
+// Logto organizations (RFC 0001), with fixed ids so tests and the demo can name them: org-acme
+// and org-globex (alice's), then org-0001 … org-0270 (carol's and dave's; Logto's ids are 12
+// lowercase alphanumerics, these are readable instead). A membership lists the user's
+// organization roles there (`{ name }`, giving `<org id>:<name>` in `organization_roles`); only
+// carol and dave have any, and there are no organization permissions.
+const NUMBERED_ORGANIZATIONS = 270;
+export const numberedOrganizationId = (n) => `org-${String(n).padStart(4, '0')}`;
 export const ORGANIZATIONS = Object.freeze([
   { id: 'org-acme', name: 'Acme', description: null },
   { id: 'org-globex', name: 'Globex', description: null },
+  ...Array.from({ length: NUMBERED_ORGANIZATIONS }, (_, i) => ({
+    id: numberedOrganizationId(i + 1),
+    name: `Organization ${String(i + 1).padStart(4, '0')}`,
+    description: null,
+  })),
 ]);
+
+// Users whose ID tokens are big, as real Logto's grow: many organizations, organization roles in
+// each (cycled through these sets of Logto organization role names), and user roles (the `roles`
+// claim). Sizes of the compact ES384 ID token when signed in with `openid profile email
+// offline_access urn:logto:scope:organizations urn:logto:scope:organization_roles roles`:
+// carol about 8 KB (member of org-0001 … org-0130, 8 user roles), dave about 16 KB (all of
+// org-0001 … org-0270, 20 user roles).
+const ORGANIZATION_ROLE_SETS = [
+  ['admin', 'member'],
+  ['member'],
+  ['billing-manager', 'member'],
+  ['viewer'],
+  ['developer', 'member'],
+];
+function numberedMemberships(count) {
+  return Array.from({ length: count }, (_, i) => ({
+    id: numberedOrganizationId(i + 1),
+    roles: ORGANIZATION_ROLE_SETS[i % ORGANIZATION_ROLE_SETS.length].map((name) => ({ name })),
+  }));
+}
+const CAROL_ORGANIZATIONS = 130;
+const DAVE_ORGANIZATIONS = NUMBERED_ORGANIZATIONS;
+const USER_ROLES = [
+  'support-agent', 'content-editor', 'analytics-viewer', 'billing-admin', 'release-manager',
+  'security-auditor', 'customer-success', 'data-exporter', 'integration-developer', 'moderator',
+  'translator', 'qa-tester', 'incident-responder', 'sales-representative', 'marketing-editor',
+  'finance-approver', 'hr-viewer', 'legal-reviewer', 'partner-manager', 'workspace-owner',
+];
 
 export function createUserStore({ endpoint }) {
   const users = [
@@ -45,6 +82,32 @@ export function createUserStore({ endpoint }) {
       updatedAt: CREATED + 60_000,
       identities: {},
       organizations: [],
+    },
+    {
+      id: 'c4r7l2q9m1xe',
+      username: 'carol',
+      password: 'carol-password-1',
+      name: 'Carol Example',
+      email: 'carol@example.com',
+      picture: null,
+      createdAt: CREATED + 120_000,
+      updatedAt: CREATED + 120_000,
+      identities: {},
+      organizations: numberedMemberships(CAROL_ORGANIZATIONS),
+      roles: USER_ROLES.slice(0, 8),
+    },
+    {
+      id: 'd5v8e3n6w2ka',
+      username: 'dave',
+      password: 'dave-password-1',
+      name: 'Dave Example',
+      email: 'dave@example.com',
+      picture: null,
+      createdAt: CREATED + 180_000,
+      updatedAt: CREATED + 180_000,
+      identities: {},
+      organizations: numberedMemberships(DAVE_ORGANIZATIONS),
+      roles: USER_ROLES.slice(),
     },
   ];
 
@@ -108,7 +171,8 @@ export function claimsFor(user, use) {
     updated_at: user.updatedAt,
     email: user.email,
     email_verified: Boolean(user.email),
-    roles: [],
+    // Logto: the names of the user's roles (only carol and dave have any).
+    roles: [...(user.roles ?? [])],
     // Logto: ids of the user's organizations, and `<organization id>:<role name>` per role.
     organizations: user.organizations.map((m) => m.id),
     organization_roles: user.organizations.flatMap((m) => m.roles.map((r) => `${m.id}:${r.name}`)),

@@ -23,7 +23,11 @@ after(() => server?.stop());
 const bob = { username: 'bob', password: 'bob-password-1' };
 
 test('the JSON line lists the organizations; the scopes are supported', async () => {
-  assert.deepEqual(info.organizations, ['org-acme', 'org-globex']);
+  // alice's two, then carol's and dave's numbered ones (big-tokens.test.js).
+  assert.deepEqual(info.organizations.slice(0, 2), ['org-acme', 'org-globex']);
+  assert.equal(info.organizations.length, 2 + 270);
+  assert.equal(info.organizations[2], 'org-0001');
+  assert.equal(info.organizations.at(-1), 'org-0270');
   const d = await (await fetch(`${info.issuer}/.well-known/openid-configuration`)).json();
   for (const s of [ORGS, ORG_ROLES]) assert.ok(d.scopes_supported.includes(s), s);
   for (const c of ['organizations', 'organization_roles', 'organization_data']) {
