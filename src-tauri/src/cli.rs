@@ -1,5 +1,6 @@
-//! `logto-desktop --status`: prints the stored session's user as JSON and exits, with no window
-//! and no network. Scripts (and the tests) use it to see what a new process restores.
+//! `logto-desktop --status`: prints the stored session's user as JSON and exits, with no window,
+//! no network and no change to the keychain. Scripts (and the tests) use it to see what a new
+//! process restores.
 
 use serde_json::json;
 
@@ -24,7 +25,8 @@ pub fn status() -> i32 {
             AuthError::Config("no Logto endpoint and app id are configured".into())
         })?;
         let service = crate::shell::make_service(config, Language::default())?;
-        service.restore().await
+        // Read-only: a status command changes nothing, not even an entry it cannot read.
+        service.peek().await
     });
     let (output, code) = match result {
         Ok(Some(user)) => (

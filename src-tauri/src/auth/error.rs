@@ -73,6 +73,10 @@ pub enum AuthError {
     #[error("Your sign-in has ended: {0}. Please sign in again.")]
     SessionEnded(String),
 
+    /// A sign-in was asked for while one is held: it would replace it and leave its grant alive.
+    #[error("You are already signed in. Sign out first to sign in again.")]
+    AlreadySignedIn,
+
     /// An operation that needs a session was asked for with none.
     #[error("You are not signed in.")]
     NotSignedIn,
@@ -80,6 +84,17 @@ pub enum AuthError {
     /// What the keychain held could not be read back; it has been removed.
     #[error("The saved sign-in could not be read and was removed. Please sign in again.")]
     CorruptSession,
+
+    /// What the keychain holds could not be read back, and was left as it is (a read-only look,
+    /// such as `--status`).
+    #[error(
+        "The saved sign-in could not be read. Open Logto Desktop to remove it, or sign in again."
+    )]
+    UnreadableSession,
+
+    /// The keychain holds a sign-in written by a newer version of the app; it is left alone.
+    #[error("You are signed in with a newer version of Logto Desktop. Use that version, or sign in here to replace that sign-in.")]
+    NewerVersion,
 }
 
 impl AuthError {
@@ -101,8 +116,11 @@ impl AuthError {
             AuthError::Cancelled => "sign_in.cancelled",
             AuthError::Keychain(_) => "keychain.unavailable",
             AuthError::CorruptSession => "keychain.corrupt",
+            AuthError::UnreadableSession => "keychain.unreadable",
+            AuthError::NewerVersion => "keychain.newer_version",
             AuthError::SessionEnded(_) => "session.ended",
             AuthError::NotSignedIn => "session.none",
+            AuthError::AlreadySignedIn => "sign_in.already_signed_in",
         }
     }
 

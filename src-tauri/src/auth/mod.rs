@@ -27,6 +27,8 @@ pub mod error;
 pub mod exchange;
 pub mod http;
 pub mod id_token;
+#[cfg(test)]
+mod keeping;
 pub mod loopback;
 pub mod pages;
 #[cfg(test)]
@@ -34,6 +36,7 @@ mod properties;
 pub mod refresh;
 #[cfg(test)]
 mod refusals;
+pub mod revoke;
 pub mod service;
 pub mod session;
 #[cfg(test)]

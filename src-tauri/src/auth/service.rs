@@ -19,12 +19,13 @@ use super::http::{self, Http};
 use super::loopback::{Expectation, Loopback};
 use super::pages::Language;
 use super::refresh::{refresh, Refreshed, Verdict};
-use super::session::{Session, User};
+use super::revoke::{self, Revoker};
+use super::session::{DecodeError, Session, User};
 use super::store::TokenStore;
 use super::tokens::{CachedToken, Clock, TokenKey};
 
-/// What the window needs while a sign-in waits for the browser.
-#[derive(Debug, Clone)]
+/// What the window needs while a sign-in waits for the browser. Its `Debug` leaves the URL out.
+#[derive(Clone)]
 pub struct SignInWaiting {
     /// The authorization URL, for "Copy link" and "Open the browser again". It holds `state` and
     /// `nonce`, so the shell keeps it out of the page and the logs.
@@ -35,6 +36,17 @@ pub struct SignInWaiting {
     pub browser_error: Option<String>,
 }
 
+impl std::fmt::Debug for SignInWaiting {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL carries `state`, `nonce` and the PKCE challenge.
+        f.debug_struct("SignInWaiting")
+            .field("url", &"[redacted]")
+            .field("deadline", &self.deadline)
+            .field("browser_error", &self.browser_error)
+            .finish()
+    }
+}
+
 /// What sign-out managed to do. Local state is always cleared.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SignOutReport {
@@ -42,6 +54,16 @@ pub struct SignOutReport {
     pub browser_session_ended: bool,
     /// Set when something could not be done (e.g. the provider was unreachable for revocation).
     pub warning: Option<String>,
+}
+
+/// What the keychain entry holds, as this version reads it.
+enum Entry {
+    Missing,
+    Session(Box<Session>),
+    /// Written by a newer version of the app: left to it.
+    Newer,
+    /// Not an entry this app could have written.
+    Garbage,
 }
 
 struct Attempt {
@@ -120,22 +142,47 @@ impl AuthService {
     }
 
     /// Reads the stored session, with no network. A stored secret that cannot be read is removed
-    /// and reported as [`AuthError::CorruptSession`].
+    /// and reported as [`AuthError::CorruptSession`]; one written by a newer version of the app
+    /// is left alone and reported as [`AuthError::NewerVersion`].
     pub async fn restore(&self) -> Result<Option<User>, AuthError> {
-        let text = match self.store_op(|store| store.load()).await {
-            Ok(Some(text)) => text,
-            Ok(None) => return Ok(None),
-            Err(AuthError::CorruptSession) => return Err(self.discard_corrupt().await),
-            Err(e) => return Err(e),
-        };
-        match Session::decode(&text, &self.config.issuer(), &self.config.app_id) {
-            Ok(session) => {
+        match self.read_entry().await? {
+            Entry::Missing => Ok(None),
+            Entry::Session(session) => {
                 let user = session.user.clone();
-                *self.session.lock().await = Some(session);
+                *self.session.lock().await = Some(*session);
                 Ok(Some(user))
             }
-            Err(_) => Err(self.discard_corrupt().await),
+            Entry::Newer => Err(AuthError::NewerVersion),
+            Entry::Garbage => Err(self.discard_corrupt().await),
         }
+    }
+
+    /// What [`Self::restore`] would find, changing nothing anywhere (for `--status`): an entry
+    /// that cannot be read is reported as [`AuthError::UnreadableSession`] and kept.
+    pub async fn peek(&self) -> Result<Option<User>, AuthError> {
+        match self.read_entry().await? {
+            Entry::Missing => Ok(None),
+            Entry::Session(session) => Ok(Some(session.user)),
+            Entry::Newer => Err(AuthError::NewerVersion),
+            Entry::Garbage => Err(AuthError::UnreadableSession),
+        }
+    }
+
+    /// Reads and decodes the keychain entry, deciding nothing.
+    async fn read_entry(&self) -> Result<Entry, AuthError> {
+        let text = match self.store_op(|store| store.load()).await {
+            Ok(Some(text)) => text,
+            Ok(None) => return Ok(Entry::Missing),
+            Err(AuthError::CorruptSession) => return Ok(Entry::Garbage),
+            Err(e) => return Err(e),
+        };
+        Ok(
+            match Session::decode(&text, &self.config.issuer(), &self.config.app_id) {
+                Ok(session) => Entry::Session(Box::new(session)),
+                Err(DecodeError::NewerVersion) => Entry::Newer,
+                Err(DecodeError::Unreadable | DecodeError::OtherTenant) => Entry::Garbage,
+            },
+        )
     }
 
     async fn discard_corrupt(&self) -> AuthError {
@@ -158,6 +205,11 @@ impl AuthService {
         method: SignInMethod,
         on_waiting: impl FnOnce(&SignInWaiting),
     ) -> Result<User, AuthError> {
+        // A second sign-in would overwrite the first in the keychain and leave its grant alive
+        // at Logto: the person signs out first.
+        if self.session.lock().await.is_some() {
+            return Err(AuthError::AlreadySignedIn);
+        }
         let (id, mut cancelled) = self.begin_attempt();
         let result = self
             .run_sign_in(id, method, on_waiting, &mut cancelled)
@@ -181,6 +233,8 @@ impl AuthService {
             p = self.provider() => p?,
             _ = cancelled.changed() => return Err(AuthError::Cancelled),
         };
+        // A keychain that cannot take the session is reported now, not after the browser round.
+        self.store_op(|store| store.check()).await?;
         let listener = Loopback::bind()?;
         let redirect_uri = listener.redirect_uri();
         let (url, pending) = authorization_request(&provider, &self.config, &redirect_uri, method)?;
@@ -222,21 +276,53 @@ impl AuthService {
             Callback::Code(code) => code,
             Callback::Refused(refusal) => return Err(AuthError::Provider(refusal)),
         };
+        // The exchange runs as a task of its own, so that a cancel in the middle of it can let
+        // it finish and revoke what it brings: by then the code may be tokens at Logto.
+        let mut exchange = tokio::spawn({
+            let (http, provider, config) =
+                (self.http.clone(), provider.clone(), self.config.clone());
+            async move { exchange_code(&http, &provider, &config, pending, code).await }
+        });
         let session = tokio::select! {
-            s = exchange_code(&self.http, &provider, &self.config, pending, code) => s?,
-            _ = cancelled.changed() => return Err(AuthError::Cancelled),
+            joined = &mut exchange => joined
+                .map_err(|_| AuthError::Token("the code exchange stopped unexpectedly".into()))??,
+            _ = cancelled.changed() => {
+                let revoker = self.revoker(&provider);
+                tokio::spawn(async move {
+                    if let Ok(Ok(session)) = exchange.await {
+                        revoker.drop_session(&session, "the sign-in was cancelled").await;
+                    }
+                });
+                return Err(AuthError::Cancelled);
+            }
         };
         // No refresh of an older session may land on top of this one.
         let _flight = self.refresh_lock.lock().await;
         // A newer sign-in may have started while this one exchanged its code.
         if !self.is_current(id) {
+            self.revoker(&provider)
+                .drop_session(&session, "a newer sign-in replaced it")
+                .await;
             return Err(AuthError::Cancelled);
         }
-        self.save(&session).await?;
+        if let Err(e) = self.save(&session).await {
+            self.revoker(&provider)
+                .drop_session(&session, "it could not be saved")
+                .await;
+            return Err(e);
+        }
         self.unsaved.store(false, Ordering::SeqCst);
         let user = session.user.clone();
         *self.session.lock().await = Some(session);
         Ok(user)
+    }
+
+    fn revoker(&self, provider: &Arc<Provider>) -> Revoker {
+        Revoker {
+            http: self.http.clone(),
+            provider: provider.clone(),
+            client_id: self.config.app_id.clone(),
+        }
     }
 
     async fn save(&self, session: &Session) -> Result<(), AuthError> {
@@ -326,7 +412,10 @@ impl AuthService {
         self.unsaved.store(false, Ordering::SeqCst);
         let session = match self.session.lock().await.take() {
             Some(session) => Some(session),
-            None => self.load_stored().await.ok().flatten(),
+            None => match self.read_entry().await {
+                Ok(Entry::Session(session)) => Some(*session),
+                _ => None,
+            },
         };
         let mut report = SignOutReport::default();
         let provider = match &session {
@@ -385,50 +474,13 @@ impl AuthService {
         }
     }
 
-    /// RFC 7009 revocation. Done by hand rather than through `oauth2`, which refuses a
-    /// revocation URL that is not https, and a local provider on loopback is legitimately http.
     async fn revoke_token(
         &self,
         provider: &Provider,
         token: &str,
         hint: &str,
     ) -> Result<(), AuthError> {
-        let Some(endpoint) = provider.revocation_endpoint() else {
-            return Err(AuthError::Discovery("it has no revocation endpoint".into()));
-        };
-        let response = self
-            .http
-            .post(endpoint.clone())
-            .form(&[
-                ("token", token),
-                ("token_type_hint", hint),
-                ("client_id", &self.config.app_id),
-            ])
-            .send()
-            .await
-            .map_err(|e| http::network_error(&e))?;
-        let status = response.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        if status.is_client_error() {
-            #[derive(serde::Deserialize)]
-            struct OAuthError {
-                error: String,
-                error_description: Option<String>,
-            }
-            let body = http::read_limited(response).await.unwrap_or_default();
-            if let Ok(e) = serde_json::from_slice::<OAuthError>(&body) {
-                return Err(AuthError::Provider(super::error::ProviderRefusal::new(
-                    e.error,
-                    e.error_description,
-                )));
-            }
-        }
-        Err(AuthError::Network(format!(
-            "the revocation endpoint answered HTTP {}",
-            status.as_u16()
-        )))
+        revoke::revoke(&self.http, provider, &self.config.app_id, token, hint).await
     }
 
     /// Whether a session is held (restored or signed in). No network.
@@ -493,9 +545,10 @@ impl AuthService {
                 return Ok(token.clone());
             }
         }
-        // Another instance of the app may have rotated the refresh token, or signed out.
-        match self.load_stored().await {
-            Ok(Some(stored)) if stored.user.sub == session.user.sub => {
+        // Another instance of the app may have rotated the refresh token, signed out, or signed
+        // in as someone else. Only this process's session ends then: the entry is its writer's.
+        match self.read_entry().await {
+            Ok(Entry::Session(stored)) if stored.user.sub == session.user.sub => {
                 let ours = session.tokens.refresh_token.as_ref().map(|t| t.secret());
                 let theirs = stored.tokens.refresh_token.as_ref().map(|t| t.secret());
                 if ours != theirs {
@@ -504,11 +557,15 @@ impl AuthService {
                     session.nonce = stored.nonce;
                 }
             }
-            Ok(_) => {
-                self.end_session().await;
-                return Err(AuthError::SessionEnded(
-                    "you signed out in another window".into(),
-                ));
+            Ok(entry) => {
+                let why = match entry {
+                    Entry::Missing => "you signed out in another window",
+                    _ => "another sign-in replaced it in another window",
+                };
+                tracing::info!("the keychain no longer holds this session; ending it here only");
+                *self.session.lock().await = None;
+                self.unsaved.store(false, Ordering::SeqCst);
+                return Err(AuthError::SessionEnded(why.into()));
             }
             // The keychain could not be read; the session in memory is still good to try.
             Err(e) => tracing::warn!(
@@ -641,11 +698,6 @@ impl AuthService {
             .await
             .map_err(|_| AuthError::Browser("the browser task failed".into()))?
             .map_err(AuthError::Browser)
-    }
-
-    async fn load_stored(&self) -> Result<Option<Session>, AuthError> {
-        let text = self.store_op(|store| store.load()).await?;
-        Ok(text.and_then(|t| Session::decode(&t, &self.config.issuer(), &self.config.app_id).ok()))
     }
 
     /// Forgets the session here and in the keychain (no revocation: used when Logto already

@@ -96,7 +96,14 @@ pub enum DecodeError {
     Unreadable,
     #[error("the stored session belongs to another issuer or app")]
     OtherTenant,
+    /// A format version this version does not know: a newer version of the app wrote it, and it
+    /// is that version's to read (and to remove).
+    #[error("the stored session was written by a newer version of the app")]
+    NewerVersion,
 }
+
+/// The format version this version writes and reads.
+const FORMAT: u64 = 1;
 
 impl Session {
     /// The default access token (no resource, no organization), if one is held.
@@ -112,7 +119,7 @@ impl Session {
     pub fn encode(&self) -> Option<String> {
         let default = self.access.get(&TokenKey::default());
         let mut stored = StoredV1 {
-            v: 1,
+            v: FORMAT as u8,
             iss: self.issuer.clone(),
             aud: self.client_id.clone(),
             user: self.user.clone(),
@@ -147,8 +154,16 @@ impl Session {
 
     pub fn decode(text: &str, issuer: &str, client_id: &str) -> Result<Session, DecodeError> {
         // serde_json's errors quote the input near the fault; never let them out.
-        let stored: StoredV1 = serde_json::from_str(text).map_err(|_| DecodeError::Unreadable)?;
-        if stored.v != 1 || stored.idt.is_empty() || stored.user.sub.is_empty() {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|_| DecodeError::Unreadable)?;
+        match value.get("v").and_then(|v| v.as_u64()) {
+            Some(v) if v > FORMAT => return Err(DecodeError::NewerVersion),
+            Some(FORMAT) => {}
+            _ => return Err(DecodeError::Unreadable),
+        }
+        let stored: StoredV1 =
+            serde_json::from_value(value).map_err(|_| DecodeError::Unreadable)?;
+        if stored.idt.is_empty() || stored.user.sub.is_empty() {
             return Err(DecodeError::Unreadable);
         }
         if stored.iss != issuer || stored.aud != client_id {
@@ -308,15 +323,32 @@ pub(crate) mod tests {
     }
 
     #[test]
+    fn a_newer_format_is_told_apart_from_garbage() {
+        let mut value: serde_json::Value =
+            serde_json::from_str(&sample().encode().unwrap()).unwrap();
+        value["v"] = serde_json::json!(2);
+        value["something_new"] = serde_json::json!({"x": 1});
+        assert_eq!(
+            Session::decode(&value.to_string(), "https://t.logto.app/oidc", "app1").unwrap_err(),
+            DecodeError::NewerVersion
+        );
+        assert_eq!(
+            Session::decode("{\"v\":2}", "https://t.logto.app/oidc", "app1").unwrap_err(),
+            DecodeError::NewerVersion
+        );
+        for v in ["0", "-1", "\"2\"", "1.5", "null"] {
+            let text = format!("{{\"v\":{v}}}");
+            assert_eq!(
+                Session::decode(&text, "https://t.logto.app/oidc", "app1").unwrap_err(),
+                DecodeError::Unreadable,
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
     fn garbage_and_other_tenants_are_refused_without_echo() {
-        for bad in [
-            "",
-            "{",
-            "null",
-            "{\"v\":2}",
-            "RT-secret",
-            "{\"v\":1,\"iss\":1}",
-        ] {
+        for bad in ["", "{", "null", "RT-secret", "{\"v\":1,\"iss\":1}"] {
             let err = Session::decode(bad, "https://t.logto.app/oidc", "app1").unwrap_err();
             assert_eq!(err, DecodeError::Unreadable, "{bad}");
             assert!(!err.to_string().contains("RT-secret"));

@@ -16,6 +16,15 @@ pub trait TokenStore: Send + Sync {
     fn save(&self, secret: &str) -> Result<(), AuthError>;
     /// Deleting what is not there is not an error.
     fn delete(&self) -> Result<(), AuthError>;
+    /// Whether a session could be saved now; asked before the browser opens, so that a locked or
+    /// missing keychain is reported before the person signs in, not after. Changes nothing the
+    /// app keeps. By default: the entry can be read.
+    fn check(&self) -> Result<(), AuthError> {
+        match self.load() {
+            Ok(_) | Err(AuthError::CorruptSession) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
 }
 
 /// The OS keychain entry for one tenant and app: account `<app id>@<issuer>`, so two tenants or
@@ -63,6 +72,18 @@ impl TokenStore for KeyringStore {
 
     fn delete(&self) -> Result<(), AuthError> {
         match self.entry()?.delete_credential() {
+            Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
+            Err(e) => Err(keychain_error(e)),
+        }
+    }
+
+    /// Writes and removes a probe entry beside the session's: reading alone can succeed on a
+    /// keychain that will not take a write (a locked collection that has no entry yet).
+    fn check(&self) -> Result<(), AuthError> {
+        let probe = keyring::Entry::new(SERVICE, &format!("{}#check", self.account))
+            .map_err(keychain_error)?;
+        probe.set_secret(b"check").map_err(keychain_error)?;
+        match probe.delete_credential() {
             Ok(()) | Err(keyring::Error::NoEntry) => Ok(()),
             Err(e) => Err(keychain_error(e)),
         }

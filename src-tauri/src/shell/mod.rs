@@ -144,7 +144,7 @@ pub async fn restore<R: Runtime>(app: AppHandle<R>) {
     let view = match service.restore().await {
         Ok(Some(user)) => AuthView::signed_in(&service, user),
         Ok(None) => AuthView::SignedOut { notice: None },
-        Err(e @ AuthError::CorruptSession) => AuthView::SignedOut {
+        Err(e @ (AuthError::CorruptSession | AuthError::NewerVersion)) => AuthView::SignedOut {
             notice: Some(Notice::from_error(&e)),
         },
         Err(e) => AuthView::from_error(&e),

@@ -1,0 +1,214 @@
+//! A sign-in is worth keeping, and a grant left alive at Logto is a liability: these tests run
+//! the core against the stand-in provider and assert what the keychain holds and what the
+//! provider was told when an entry cannot be read, belongs to someone else or to a newer
+//! version, when a sign-in is asked for while signed in, and when a sign-in's tokens are not
+//! kept (cancelled during the exchange, or the keychain refused them).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::json;
+
+use super::error::AuthError;
+use super::session::tests::sample;
+use super::stand::{Stand, APP};
+use super::store::{MemoryStore, TokenStore};
+use super::{AuthService, SignInMethod, User};
+
+const API: &str = "https://api.example.test";
+
+async fn sign_in(service: &AuthService) -> Result<User, AuthError> {
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        service.sign_in(SignInMethod::Logto, |_| {}),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the sign-in did not end within 30 s"))
+}
+
+fn held(store: &MemoryStore) -> Option<String> {
+    store.load().expect("memory store")
+}
+
+fn put(store: &MemoryStore, text: &str) {
+    store.save(text).expect("memory store");
+}
+
+/// An entry of this tenant for another user.
+fn someone_else(stand: &Stand) -> String {
+    let mut session = sample();
+    session.issuer = stand.state.issuer.clone();
+    session.client_id = APP.into();
+    session.user.sub = "someone-else".into();
+    session.encode().expect("fits")
+}
+
+async fn until(what: &str, check: impl Fn() -> bool) {
+    for _ in 0..200 {
+        if check() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{what} did not happen within 10 s");
+}
+
+#[tokio::test]
+async fn an_entry_from_a_newer_version_is_left_alone() {
+    let stand = Stand::start();
+    let (service, store) = stand.service();
+    let mut entry: serde_json::Value = serde_json::from_str(&someone_else(&stand)).expect("json");
+    entry["v"] = json!(2);
+    let text = entry.to_string();
+    put(&store, &text);
+    for err in [
+        service.peek().await.expect_err("newer"),
+        service.restore().await.expect_err("newer"),
+    ] {
+        assert_eq!(err.code(), "keychain.newer_version", "{err}");
+    }
+    assert_eq!(
+        held(&store).as_deref(),
+        Some(text.as_str()),
+        "never deleted"
+    );
+    assert!(!service.is_authenticated().await);
+}
+
+#[tokio::test]
+async fn a_look_at_an_unreadable_entry_changes_nothing_and_restore_removes_it() {
+    let stand = Stand::start();
+    let (service, store) = stand.service();
+    put(&store, "{not a session");
+    let err = service.peek().await.expect_err("unreadable");
+    assert_eq!(err.code(), "keychain.unreadable");
+    assert!(!err.to_string().contains("removed"), "{err}");
+    assert_eq!(
+        held(&store).as_deref(),
+        Some("{not a session"),
+        "peek is read-only"
+    );
+    let err = service.restore().await.expect_err("corrupt");
+    assert_eq!(err.code(), "keychain.corrupt");
+    assert_eq!(held(&store), None, "garbage is removed, with a notice");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_that_finds_the_entry_changed_ends_only_this_session() {
+    for case in ["another user", "garbage", "a newer version", "gone"] {
+        let stand = Stand::start();
+        stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-1"));
+        let (service, store) = stand.service();
+        sign_in(&service).await.expect("signed in");
+        let other = match case {
+            "another user" => Some(someone_else(&stand)),
+            "garbage" => Some("{not a session".to_string()),
+            "a newer version" => Some(r#"{"v":9,"anything":true}"#.to_string()),
+            _ => None,
+        };
+        match &other {
+            Some(text) => put(&store, text),
+            None => store.delete().expect("memory"),
+        }
+        let err = service
+            .get_access_token(Some(API), None)
+            .await
+            .expect_err(case);
+        assert_eq!(err.code(), "session.ended", "{case}: {err}");
+        assert!(!service.is_authenticated().await, "{case}");
+        assert_eq!(held(&store), other, "{case}: the entry is its writer's");
+        assert_eq!(stand.count("POST /oidc/token"), 1, "{case}: no refresh");
+        assert!(stand.revoked().is_empty(), "{case}: nothing revoked");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_while_signed_in_is_refused_before_anything_happens() {
+    let stand = Stand::start();
+    stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-1"));
+    let (service, store) = stand.service();
+    sign_in(&service).await.expect("signed in");
+    let before = held(&store);
+    let requests = stand.requests().len();
+    let err = sign_in(&service).await.expect_err("already signed in");
+    assert_eq!(err.code(), "sign_in.already_signed_in");
+    assert_eq!(held(&store), before, "the session is untouched");
+    assert_eq!(stand.requests().len(), requests, "Logto was asked nothing");
+    assert!(service.is_authenticated().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keychain_that_cannot_save_is_reported_before_the_browser_opens() {
+    let stand = Stand::start();
+    let (service, store) = stand.service();
+    *store.fail.lock().expect("lock") = true;
+    let err = sign_in(&service).await.expect_err("no keychain");
+    assert_eq!(err.code(), "keychain.unavailable");
+    assert!(
+        stand.state.last_nonce().is_none(),
+        "the browser was never opened"
+    );
+    assert!(stand.requests().iter().all(|r| !r.starts_with("POST")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_that_cannot_be_saved_are_revoked() {
+    let stand = Stand::start();
+    let (service, store): (Arc<AuthService>, Arc<MemoryStore>) = stand.service();
+    // The keychain goes away while the person is in the browser.
+    let failing = store.clone();
+    stand.on_token(move |c| {
+        *failing.fail.lock().expect("lock") = true;
+        c.stand.signed_answer(|_| {}, "RT-1")
+    });
+    let err = sign_in(&service).await.expect_err("save fails");
+    assert_eq!(err.code(), "keychain.unavailable");
+    assert_eq!(stand.revoked(), ["RT-1"], "the unsaved grant is revoked");
+    assert!(!service.is_authenticated().await);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sign_in_cancelled_during_the_exchange_revokes_what_the_exchange_brings() {
+    let stand = Stand::start();
+    stand.on_token(|c| {
+        // Slow enough for the cancel to land while the exchange is in flight.
+        std::thread::sleep(Duration::from_millis(1500));
+        c.stand.signed_answer(|_| {}, "RT-1")
+    });
+    let (service, store) = stand.service();
+    let task = {
+        let service = service.clone();
+        tokio::spawn(async move { service.sign_in(SignInMethod::Logto, |_| {}).await })
+    };
+    until("the token request", || {
+        stand.requests().iter().any(|r| r == "POST /oidc/token")
+    })
+    .await;
+    assert!(service.cancel_sign_in());
+    let result = tokio::time::timeout(Duration::from_secs(10), task)
+        .await
+        .expect("the sign-in ends")
+        .expect("no panic");
+    assert_eq!(result.expect_err("cancelled").code(), "sign_in.cancelled");
+    until("the revocation", || stand.revoked() == ["RT-1"]).await;
+    assert_eq!(held(&store), None);
+    assert!(!service.is_authenticated().await);
+}
+
+#[test]
+fn waiting_for_the_browser_never_prints_its_url() {
+    let url = url::Url::parse(
+        "http://127.0.0.1:1/oidc/auth?state=STATE-secret&nonce=NONCE-secret&code_challenge=CH-secret",
+    )
+    .expect("url");
+    let waiting = super::SignInWaiting {
+        url,
+        deadline: 42,
+        browser_error: Some("no browser".into()),
+    };
+    let text = format!("{waiting:?}");
+    for secret in ["STATE-secret", "NONCE-secret", "CH-secret", "127.0.0.1"] {
+        assert!(!text.contains(secret), "{secret} in {text}");
+    }
+    assert!(text.contains("[redacted]") && text.contains("42"), "{text}");
+}

@@ -1,0 +1,99 @@
+//! Revocation (RFC 7009) of what proves a session, and of tokens the app holds but will not keep.
+//! Done by hand rather than through `oauth2`, which refuses a revocation URL that is not https,
+//! and a local provider on loopback is legitimately http. Revoking the refresh token revokes the
+//! whole grant at Logto, access tokens included.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::discovery::Provider;
+use super::error::{AuthError, ProviderRefusal};
+use super::http::{self, Http};
+use super::session::Session;
+
+/// How long a best-effort revocation of tokens being dropped may take.
+pub const DROP_REVOCATION_BOUND: Duration = Duration::from_secs(5);
+
+/// Revokes one token.
+pub async fn revoke(
+    http: &Http,
+    provider: &Provider,
+    client_id: &str,
+    token: &str,
+    hint: &str,
+) -> Result<(), AuthError> {
+    let Some(endpoint) = provider.revocation_endpoint() else {
+        return Err(AuthError::Discovery("it has no revocation endpoint".into()));
+    };
+    let response = http
+        .post(endpoint.clone())
+        .form(&[
+            ("token", token),
+            ("token_type_hint", hint),
+            ("client_id", client_id),
+        ])
+        .send()
+        .await
+        .map_err(|e| http::network_error(&e))?;
+    let status = response.status();
+    if status.is_success() {
+        return Ok(());
+    }
+    if status.is_client_error() {
+        #[derive(serde::Deserialize)]
+        struct OAuthError {
+            error: String,
+            error_description: Option<String>,
+        }
+        let body = http::read_limited(response).await.unwrap_or_default();
+        if let Ok(e) = serde_json::from_slice::<OAuthError>(&body) {
+            return Err(AuthError::Provider(ProviderRefusal::new(
+                e.error,
+                e.error_description,
+            )));
+        }
+    }
+    Err(AuthError::Network(format!(
+        "the revocation endpoint answered HTTP {}",
+        status.as_u16()
+    )))
+}
+
+/// What a revocation needs, owned, so that it can run after the sign-in that asked for it.
+pub struct Revoker {
+    pub http: Http,
+    pub provider: Arc<Provider>,
+    pub client_id: String,
+}
+
+impl Revoker {
+    /// Revokes the grant of a session that is being dropped unsaved (a cancelled sign-in, one
+    /// that could not be stored), best effort and bounded in time, and says so in the log.
+    pub async fn drop_session(&self, session: &Session, why: &str) {
+        let (token, hint) = match (
+            &session.tokens.refresh_token,
+            session.default_access_token(),
+        ) {
+            (Some(rt), _) => (rt.secret().as_str(), "refresh_token"),
+            (None, Some(at)) => (at.secret().as_str(), "access_token"),
+            (None, None) => return,
+        };
+        let result = tokio::time::timeout(
+            DROP_REVOCATION_BOUND,
+            revoke(&self.http, &self.provider, &self.client_id, token, hint),
+        )
+        .await;
+        match result {
+            Ok(Ok(())) => tracing::info!(why, "revoked the tokens of a sign-in that was not kept"),
+            Ok(Err(e)) => tracing::warn!(
+                why,
+                code = e.code(),
+                "could not revoke the tokens of a sign-in that was not kept"
+            ),
+            Err(_) => tracing::warn!(
+                why,
+                "revoking the tokens of a sign-in that was not kept took too long; gave up"
+            ),
+        }
+    }
+}
