@@ -212,3 +212,75 @@ fn waiting_for_the_browser_never_prints_its_url() {
     }
     assert!(text.contains("[redacted]") && text.contains("42"), "{text}");
 }
+
+/// The page id the tab was shown (`ok`, `not-completed`, `return`, ...), once it was shown one.
+async fn tab_page(stand: &Stand) -> String {
+    until("the tab's answer", || stand.tab().is_some()).await;
+    let page = stand.tab().unwrap_or_default();
+    let id = page
+        .split("<main id=\"")
+        .nth(1)
+        .and_then(|rest| rest.split('"').next())
+        .or_else(|| {
+            page.split(" id=\"")
+                .nth(1)
+                .and_then(|rest| rest.split('"').next())
+        })
+        .unwrap_or_default()
+        .to_string();
+    assert!(!page.contains("code-1"), "the code never reaches the page");
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tab_says_signed_in_only_once_the_session_is_stored() {
+    let stand = Stand::start();
+    stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-1"));
+    let (service, store) = stand.service();
+    sign_in(&service).await.expect("signed in");
+    assert_eq!(tab_page(&stand).await, "ok");
+    assert!(held(&store).is_some());
+
+    // The ID token fails its checks: the tab must not say "signed in".
+    let stand = Stand::start();
+    stand.on_token(|c| c.stand.signed_answer(|c| c["aud"] = json!("other"), "RT-1"));
+    let (service, _store) = stand.service();
+    sign_in(&service).await.expect_err("refused");
+    assert_eq!(tab_page(&stand).await, "not-completed");
+
+    // The keychain refuses the session after the exchange: nor here.
+    let stand = Stand::start();
+    let (service, store) = stand.service();
+    let failing = store.clone();
+    stand.on_token(move |c| {
+        *failing.fail.lock().expect("lock") = true;
+        c.stand.signed_answer(|_| {}, "RT-1")
+    });
+    sign_in(&service).await.expect_err("save fails");
+    assert_eq!(tab_page(&stand).await, "not-completed");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slow_finish_gives_the_tab_a_neutral_page_within_the_bound() {
+    let stand = Stand::start();
+    let slow = super::loopback::REPLY_WITHIN + Duration::from_millis(1500);
+    stand.on_token(move |c| {
+        std::thread::sleep(slow);
+        c.stand.signed_answer(|_| {}, "RT-1")
+    });
+    let (service, _store) = stand.service();
+    let task = {
+        let service = service.clone();
+        tokio::spawn(async move { service.sign_in(SignInMethod::Logto, |_| {}).await })
+    };
+    assert_eq!(tab_page(&stand).await, "return");
+    assert!(
+        !task.is_finished(),
+        "the tab heard before the sign-in ended"
+    );
+    tokio::time::timeout(Duration::from_secs(30), task)
+        .await
+        .expect("ends")
+        .expect("no panic")
+        .expect("the sign-in still completes");
+}

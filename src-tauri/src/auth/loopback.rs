@@ -1,6 +1,7 @@
 //! The one-time loopback redirect listener (RFC 8252 section 7.3). It binds `127.0.0.1` on a port
 //! the OS picks, only for the length of one sign-in, answers the browser with a static page, and
-//! closes. Requests that cannot belong to the sign-in (favicon, other paths and methods, a wrong
+//! closes. The real callback's page waits for the outcome of the sign-in ([`Reply`]), so the
+//! browser never says "signed in" before the app knows. Requests that cannot belong to the sign-in (favicon, other paths and methods, a wrong
 //! or missing `state`, a foreign `Host`) get a page of their own and leave the wait running, so a
 //! stray or forged request can never end the real sign-in.
 //!
@@ -29,6 +30,8 @@ use tokio::sync::Notify;
 use tokio::task::{AbortHandle, Id, JoinSet};
 use tokio::time::{timeout, timeout_at, Instant};
 use url::Url;
+
+use openidconnect::AuthorizationCode;
 
 use super::callback::{parse_callback, Callback, ExpectedCallback};
 use super::error::{AuthError, CallbackError};
@@ -97,11 +100,13 @@ impl Loopback {
         Url::parse(&text).unwrap_or_else(|_| unreachable!("loopback redirect URI {text}"))
     }
 
-    /// Waits for the callback that belongs to this sign-in, and answers it before returning.
-    /// Must run inside a tokio runtime. When this returns, or the future is dropped (cancel,
-    /// timeout), the listening socket is closed and every connection task is aborted, which
-    /// closes its connection.
-    pub async fn wait(self, expect: Expectation) -> Result<Callback, AuthError> {
+    /// Waits for the callback that belongs to this sign-in. A provider's refusal or a callback
+    /// that fails its checks is answered at once; a code is answered through the returned
+    /// [`Reply`] once the sign-in's outcome is known (or with a neutral page after
+    /// [`REPLY_WITHIN`]). Must run inside a tokio runtime. When this returns, or the future is
+    /// dropped (cancel, timeout), the listening socket is closed and every other connection is
+    /// aborted, which closes it.
+    pub async fn wait(self, expect: Expectation) -> Result<Arrival, AuthError> {
         // Registering the socket and spawning tasks would panic outside a runtime.
         if tokio::runtime::Handle::try_current().is_err() {
             return Err(AuthError::Listener(
@@ -128,7 +133,13 @@ impl Loopback {
                         Ok((id, outcome)) => {
                             conns.forget(id);
                             match outcome {
-                                Outcome::Done(result) => break result,
+                                Outcome::Done(result) => {
+                                    break result.map(|callback| Arrival { callback, reply: Reply::none() })
+                                }
+                                Outcome::Arrived(code, stream) => {
+                                    let reply = Reply::later(stream, shared.expect.language);
+                                    break Ok(Arrival { callback: Callback::Code(code), reply });
+                                }
                                 other => tally.count(&other),
                             }
                         }
@@ -167,6 +178,52 @@ impl Loopback {
         );
         // `listener` and `conns.tasks` drop here: the port closes and every task is aborted.
         result
+    }
+}
+
+/// How long the browser's tab waits for the sign-in's outcome before it is told, neutrally, to
+/// return to the app (the exchange, the checks and the keychain usually take well under one).
+pub const REPLY_WITHIN: Duration = Duration::from_secs(8);
+
+/// The callback that belongs to the sign-in, and the way to answer the browser that brought it.
+pub struct Arrival {
+    pub callback: Callback,
+    pub reply: Reply,
+}
+
+/// The browser's tab, waiting for the outcome. [`Reply::send`] answers it; dropping a `Reply`
+/// unsent, or sending after [`REPLY_WITHIN`], leaves the tab with the neutral page.
+pub struct Reply {
+    page: Option<tokio::sync::oneshot::Sender<Page>>,
+}
+
+impl Reply {
+    /// For a callback already answered.
+    fn none() -> Reply {
+        Reply { page: None }
+    }
+
+    /// Holds `stream` in a task of its own, bounded in time, until the page arrives.
+    fn later(mut stream: TcpStream, lang: pages::Language) -> Reply {
+        let (tx, rx) = tokio::sync::oneshot::channel::<Page>();
+        tokio::spawn(async move {
+            let page = match timeout(REPLY_WITHIN, rx).await {
+                Ok(Ok(page)) => page,
+                _ => pages::return_to_app(lang),
+            };
+            if write_answer(&mut stream, &response(&page)).await {
+                drain_ready(&mut stream);
+            }
+        });
+        Reply { page: Some(tx) }
+    }
+
+    /// Answers the browser with `page`.
+    pub fn send(mut self, page: Page) {
+        if let Some(tx) = self.page.take() {
+            // The tab may have been answered already (too late): nothing more to say.
+            let _ = tx.send(page);
+        }
     }
 }
 
@@ -267,7 +324,10 @@ impl Connections {
 
 /// How one connection ended.
 enum Outcome {
+    /// Decisive, and answered.
     Done(Result<Callback, AuthError>),
+    /// The code came: the connection is kept to answer with the sign-in's outcome.
+    Arrived(AuthorizationCode, TcpStream),
     /// A stray request was answered with its page.
     Answered,
     /// 414 or 431.
@@ -294,7 +354,7 @@ struct Tally {
 impl Tally {
     fn count(&mut self, outcome: &Outcome) {
         match outcome {
-            Outcome::Done(_) => {}
+            Outcome::Done(_) | Outcome::Arrived(..) => {}
             Outcome::Answered => self.answered += 1,
             Outcome::TooLarge => self.too_large += 1,
             Outcome::Malformed => self.malformed += 1,
@@ -335,6 +395,10 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>, slot: Arc<Slot>) -> O
                 linger(&mut stream).await;
             }
             outcome
+        }
+        Verdict::Done(_, Ok(Callback::Code(code))) => {
+            slot.phase.store(FINAL, Ordering::SeqCst);
+            Outcome::Arrived(code, stream)
         }
         Verdict::Done(page, result) => {
             slot.phase.store(FINAL, Ordering::SeqCst);
@@ -594,11 +658,17 @@ mod tests {
         SocketAddr::from((Ipv4Addr::LOCALHOST, port))
     }
 
-    /// Binds and starts waiting in a task of its own.
+    /// Binds and starts waiting in a task of its own, answering a code with the signed-in page
+    /// as soon as it arrives (as a sign-in whose exchange succeeds at once would).
     fn start() -> (u16, tokio::task::JoinHandle<Result<Callback, AuthError>>) {
         let listener = Loopback::bind().expect("bind 127.0.0.1:0");
         let port = listener.port();
-        (port, tokio::spawn(listener.wait(expectation())))
+        let wait = async move {
+            let arrival = listener.wait(expectation()).await?;
+            arrival.reply.send(pages::signed_in(pages::Language::En));
+            Ok(arrival.callback)
+        };
+        (port, tokio::spawn(wait))
     }
 
     async fn finish(
@@ -1014,7 +1084,7 @@ mod tests {
         let port = listener.port();
         let mut idle = Vec::new();
         tokio::select! {
-            result = listener.wait(expectation()) => panic!("the wait ended early: {result:?}"),
+            result = listener.wait(expectation()) => panic!("the wait ended early: {:?}", result.map(|a| a.callback)),
             _ = async {
                 for _ in 0..5 {
                     idle.push(TcpStream::connect(addr(port)).await.expect("connect"));

@@ -94,6 +94,39 @@ pub fn failed(lang: Language, reason: &str) -> Page {
     page(lang, 400, t.title, t.body, Some(reason), "failed")
 }
 
+/// The sign-in came back but did not complete in the app (the code exchange, the checks or the
+/// keychain failed, or it was cancelled); the app says why.
+pub fn not_completed(lang: Language) -> Page {
+    let t = text(
+        lang,
+        Text {
+            title: "Sign-in was not completed",
+            body: "Logto Desktop could not finish signing you in. Return to it to see why and try again.",
+        },
+        Text {
+            title: "サインインは完了しませんでした",
+            body: "Logto Desktop でサインインを完了できませんでした。アプリに戻って理由を確認し、もう一度お試しください。",
+        },
+    );
+    page(lang, 200, t.title, t.body, None, "not-completed")
+}
+
+/// The app is still finishing when the browser may not wait any longer: a neutral word.
+pub fn return_to_app(lang: Language) -> Page {
+    let t = text(
+        lang,
+        Text {
+            title: "Return to Logto Desktop",
+            body: "Logto Desktop is finishing your sign-in and shows the result. You can close this tab.",
+        },
+        Text {
+            title: "Logto Desktop に戻ってください",
+            body: "Logto Desktop がサインインを仕上げて結果を表示します。このタブは閉じてかまいません。",
+        },
+    );
+    page(lang, 200, t.title, t.body, None, "return")
+}
+
 pub fn unrelated(lang: Language) -> Page {
     let t = text(
         lang,

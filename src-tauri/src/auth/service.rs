@@ -5,10 +5,11 @@
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
+use openidconnect::AuthorizationCode;
 use tokio::sync::{watch, Mutex as AsyncMutex};
 use url::Url;
 
-use super::authorize::{authorization_request, SignInMethod};
+use super::authorize::{authorization_request, PendingSignIn, SignInMethod};
 use super::browser::Browser;
 use super::callback::Callback;
 use super::config::Config;
@@ -17,7 +18,7 @@ use super::error::AuthError;
 use super::exchange::exchange_code;
 use super::http::{self, Http};
 use super::loopback::{Expectation, Loopback};
-use super::pages::Language;
+use super::pages::{self, Language};
 use super::refresh::{refresh, Refreshed, Verdict};
 use super::revoke::{self, Revoker};
 use super::session::{DecodeError, Session, User};
@@ -267,15 +268,35 @@ impl AuthService {
             language: self.language,
         };
         // The listener closes when this block ends, whichever branch wins.
-        let callback = tokio::select! {
-            callback = listener.wait(expect) => callback?,
+        let arrival = tokio::select! {
+            arrival = listener.wait(expect) => arrival?,
             _ = cancelled.changed() => return Err(AuthError::Cancelled),
             _ = tokio::time::sleep(timeout) => return Err(AuthError::TimedOut),
         };
-        let code = match callback {
+        let code = match arrival.callback {
             Callback::Code(code) => code,
             Callback::Refused(refusal) => return Err(AuthError::Provider(refusal)),
         };
+        let outcome = self
+            .complete_sign_in(id, &provider, pending, code, cancelled)
+            .await;
+        // Only now does the browser's tab hear how it went.
+        arrival.reply.send(match &outcome {
+            Ok(_) => pages::signed_in(self.language),
+            Err(_) => pages::not_completed(self.language),
+        });
+        outcome
+    }
+
+    /// From the code to a stored session: the exchange and its checks, then the keychain.
+    async fn complete_sign_in(
+        &self,
+        id: u64,
+        provider: &Arc<Provider>,
+        pending: PendingSignIn,
+        code: AuthorizationCode,
+        cancelled: &mut watch::Receiver<bool>,
+    ) -> Result<User, AuthError> {
         // The exchange runs as a task of its own, so that a cancel in the middle of it can let
         // it finish and revoke what it brings: by then the code may be tokens at Logto.
         let mut exchange = tokio::spawn({
@@ -287,7 +308,7 @@ impl AuthService {
             joined = &mut exchange => joined
                 .map_err(|_| AuthError::Token("the code exchange stopped unexpectedly".into()))??,
             _ = cancelled.changed() => {
-                let revoker = self.revoker(&provider);
+                let revoker = self.revoker(provider);
                 tokio::spawn(async move {
                     if let Ok(Ok(session)) = exchange.await {
                         revoker.drop_session(&session, "the sign-in was cancelled").await;
@@ -300,13 +321,13 @@ impl AuthService {
         let _flight = self.refresh_lock.lock().await;
         // A newer sign-in may have started while this one exchanged its code.
         if !self.is_current(id) {
-            self.revoker(&provider)
+            self.revoker(provider)
                 .drop_session(&session, "a newer sign-in replaced it")
                 .await;
             return Err(AuthError::Cancelled);
         }
         if let Err(e) = self.save(&session).await {
-            self.revoker(&provider)
+            self.revoker(provider)
                 .drop_session(&session, "it could not be saved")
                 .await;
             return Err(e);

@@ -103,6 +103,8 @@ pub struct StandState {
     pub log: Mutex<Vec<String>>,
     /// Tokens sent to the revocation endpoint.
     pub revoked: Mutex<Vec<String>>,
+    /// What the browser's tab was last shown by the loopback listener (the whole answer).
+    pub tab: Mutex<Option<String>>,
     token: Mutex<VecDeque<TokenScript>>,
     pub userinfo: Mutex<Answer>,
     pub jwks_status: Mutex<u16>,
@@ -178,6 +180,7 @@ impl Stand {
             nonce: Mutex::new(None),
             log: Mutex::new(Vec::new()),
             revoked: Mutex::new(Vec::new()),
+            tab: Mutex::new(None),
             token: Mutex::new(VecDeque::new()),
             userinfo: Mutex::new((
                 200,
@@ -229,6 +232,11 @@ impl Stand {
 
     pub fn count(&self, request: &str) -> usize {
         self.requests().iter().filter(|r| *r == request).count()
+    }
+
+    /// The page the browser's tab got from the loopback listener, once it has it.
+    pub fn tab(&self) -> Option<String> {
+        StandState::lock(&self.state.tab).clone()
     }
 
     pub fn revoked(&self) -> Vec<String> {
@@ -338,6 +346,7 @@ impl Browser for CodeBrowser {
             .append_pair("code", "code-1")
             .append_pair("state", &state)
             .append_pair("iss", &self.state.issuer);
+        let stand = self.state.clone();
         std::thread::spawn(move || {
             let host = format!("127.0.0.1:{}", callback.port().unwrap_or(80));
             if let Ok(mut stream) = std::net::TcpStream::connect(&host) {
@@ -346,9 +355,10 @@ impl Browser for CodeBrowser {
                     stream,
                     "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
                 );
-                let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
-                let mut sink = Vec::new();
-                let _ = stream.read_to_end(&mut sink);
+                let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
+                let mut page = Vec::new();
+                let _ = stream.read_to_end(&mut page);
+                *StandState::lock(&stand.tab) = Some(String::from_utf8_lossy(&page).into_owned());
             }
         });
         Ok(())
