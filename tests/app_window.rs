@@ -523,7 +523,12 @@ async fn sign_in_through_the_window_restore_in_a_new_process_and_sign_out() {
         log.contains("sign-in completed"),
         "the app's log was not captured:\n{log}"
     );
-    let mut secrets = vec![session.tokens.id_token.secret().to_string()];
+    let mut secrets: Vec<String> = session
+        .tokens
+        .id_token
+        .iter()
+        .map(|t| t.secret().to_string())
+        .collect();
     secrets.extend(
         session
             .default_access_token()
@@ -858,7 +863,12 @@ async fn the_call_api_panel_shows_a_tokens_claims_and_never_the_token() {
         &idp.info.app_id,
     )
     .expect("decodes");
-    let mut secrets = vec![session.tokens.id_token.secret().to_string()];
+    let mut secrets: Vec<String> = session
+        .tokens
+        .id_token
+        .iter()
+        .map(|t| t.secret().to_string())
+        .collect();
     secrets.extend(session.tokens.refresh_token.map(|t| t.secret().clone()));
     secrets.extend(
         session

@@ -397,7 +397,8 @@ async fn a_signing_key_rotated_at_logto_is_followed_with_one_fetch_of_the_keys()
         .await
         .expect("a refresh across the rotation");
     let stored = h.stored().expect("still signed in");
-    assert_eq!(kid_of(stored.tokens.id_token.secret()), Some(kid));
+    let id_token = stored.tokens.id_token.as_ref().expect("an ID token");
+    assert_eq!(kid_of(id_token.secret()), Some(kid));
     assert_ne!(
         refresh_secret(&h),
         before,
@@ -446,4 +447,77 @@ async fn a_signing_key_rotated_at_logto_is_followed_with_one_fetch_of_the_keys()
         .expect("the grant is alive after both rotations");
     assert_eq!(kid_of(token.token.secret()), Some(kid));
     assert_eq!(stats(&h).await.jwks_requests, 3);
+}
+
+/// Logto's ID tokens grow with organizations and roles: carol's is about 8 KB, dave's 16 KB,
+/// far past the 2,560 bytes of one keychain entry.
+#[tokio::test(flavor = "current_thread")]
+async fn sessions_with_8_and_16_kb_id_tokens_are_kept_refreshed_and_restored() {
+    const API: &str = "https://api.example.test";
+    for (username, password, at_least) in [
+        ("carol", "carol-password-1", 7_500),
+        ("dave", "dave-password-1", 15_000),
+    ] {
+        let mut h = Harness::with_config(Idp::start_with(&[("IDP_TEST_HOOKS", "1")]), |c| {
+            c.scopes = vec![
+                "urn:logto:scope:organizations".into(),
+                "urn:logto:scope:organization_roles".into(),
+                "roles".into(),
+            ];
+            c.resources = vec![API.into()];
+        });
+        let chrome = Chrome::start().await;
+        h.sign_in_as(&chrome, username, password).await;
+        chrome.stop().await;
+
+        // In memory: every claim of the big ID token.
+        let claims = h.service.get_id_token_claims().await.expect("claims");
+        let organizations = claims["organizations"].as_array().map_or(0, |o| o.len());
+        assert!(
+            organizations > 100,
+            "{username}: {organizations} organizations"
+        );
+        assert!(
+            claims.to_string().len() > at_least * 2 / 3,
+            "{username}'s ID token is as large as promised"
+        );
+
+        // In the keychain: the refresh token and the claims the app needs, not the raw token.
+        let stored = h.stored().expect("the session is saved");
+        assert!(
+            stored.tokens.id_token.is_none(),
+            "{username}: raw token left out"
+        );
+        assert_eq!(stored.id_claims["sub"], claims["sub"]);
+        let rt = refresh_secret(&h);
+
+        // A new process restores it and refreshes with it; the new ID token passes the checks
+        // against the kept claims, and is again too large to store, which is fine.
+        let config = h.service.config().clone();
+        let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
+        let restarted =
+            AuthService::new(config, store, Arc::new(channel_browser().0)).expect("service");
+        let user = restarted.restore().await.expect("restore").expect("a user");
+        assert_eq!(user.username.as_deref(), Some(username));
+        let kept = restarted.get_id_token_claims().await.expect("kept claims");
+        assert!(
+            kept.get("organizations").is_none(),
+            "only the kept claims until a refresh"
+        );
+        let token = restarted
+            .get_access_token(Some(API), None)
+            .await
+            .unwrap_or_else(|e| panic!("{username}: the restored session refreshes: {e}"));
+        assert_eq!(audience(&token), API);
+        assert_ne!(
+            refresh_secret(&h),
+            rt,
+            "{username}: the rotated refresh token is stored"
+        );
+        let refreshed = restarted.get_id_token_claims().await.expect("claims");
+        assert_eq!(
+            refreshed["organizations"].as_array().map_or(0, |o| o.len()),
+            organizations
+        );
+    }
 }

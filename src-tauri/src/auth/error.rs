@@ -92,6 +92,10 @@ pub enum AuthError {
     )]
     UnreadableSession,
 
+    /// Even the essentials of the session are larger than one keychain entry may hold.
+    #[error("Logto's tokens are too large to keep in the system keychain, so you could not stay signed in. Tell your Logto administrator.")]
+    SessionTooLarge,
+
     /// The keychain holds a sign-in written by a newer version of the app; it is left alone.
     #[error("You are signed in with a newer version of Logto Desktop. Use that version, or sign in here to replace that sign-in.")]
     NewerVersion,
@@ -118,6 +122,7 @@ impl AuthError {
             AuthError::CorruptSession => "keychain.corrupt",
             AuthError::UnreadableSession => "keychain.unreadable",
             AuthError::NewerVersion => "keychain.newer_version",
+            AuthError::SessionTooLarge => "keychain.too_large",
             AuthError::SessionEnded(_) => "session.ended",
             AuthError::NotSignedIn => "session.none",
             AuthError::AlreadySignedIn => "sign_in.already_signed_in",

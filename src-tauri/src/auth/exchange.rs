@@ -24,7 +24,7 @@ use super::discovery::Provider;
 use super::error::{AuthError, ProviderRefusal};
 use super::http::{network_error, read_limited, Bounded, BoundedError, Http};
 use super::id_token::{self, Expected, NonceCheck};
-use super::session::{RawIdToken, Session, Tokens, User};
+use super::session::{claims_of, RawIdToken, Session, Tokens, User};
 use super::tokens::{CachedToken, TokenCache, TokenKey};
 
 /// The lifetime given to an access token whose answer has no `expires_in` (RFC 6749 5.1 makes
@@ -116,13 +116,14 @@ pub async fn exchange_code(
     .map_err(id_token::Failure::into_error)?;
     let user = fetch_user(http, provider, &access_token, claims.subject().as_str()).await?;
     let user = merge_claims(user, &claims);
+    let id_claims = claims_of(&id_token);
     Ok(Session {
         issuer: provider.issuer().to_string(),
         client_id: config.app_id.clone(),
         user,
         tokens: Tokens {
             refresh_token: answer.refresh_token().cloned(),
-            id_token,
+            id_token: Some(id_token),
             scope: scope_text(&answer),
         },
         access: {
@@ -138,6 +139,7 @@ pub async fn exchange_code(
             access
         },
         nonce: Some(pending.nonce),
+        id_claims,
     })
 }
 

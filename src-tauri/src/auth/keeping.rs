@@ -58,7 +58,7 @@ async fn an_entry_from_a_newer_version_is_left_alone() {
     let stand = Stand::start();
     let (service, store) = stand.service();
     let mut entry: serde_json::Value = serde_json::from_str(&someone_else(&stand)).expect("json");
-    entry["v"] = json!(2);
+    entry["v"] = json!(3);
     let text = entry.to_string();
     put(&store, &text);
     for err in [

@@ -218,8 +218,12 @@ fn entry() -> impl Strategy<Value = String> {
             1 => text().prop_map(|s| Some(json!(s))),
         ]
     };
+    let idc = prop_oneof![
+        2 => Just(None),
+        1 => field(json!({"iss": ISSUER, "sub": "u1", "aud": "app1"})),
+    ];
     (
-        field(json!(1)),
+        prop_oneof![field(json!(1)), field(json!(2))],
         field(json!(ISSUER)),
         field(json!("app1")),
         field(json!({"sub": "u1", "identities": []})),
@@ -227,9 +231,9 @@ fn entry() -> impl Strategy<Value = String> {
         field(json!("a.b.c")),
         field(json!(1_900_000_000u64)),
         field(json!("AT")),
-        field(json!("N")),
+        (field(json!("N")), idc),
     )
-        .prop_map(|(v, iss, aud, user, rt, idt, at_exp, at, nonce)| {
+        .prop_map(|(v, iss, aud, user, rt, idt, at_exp, at, (nonce, idc))| {
             let mut map = serde_json::Map::new();
             for (k, f) in [
                 ("v", v),
@@ -241,6 +245,7 @@ fn entry() -> impl Strategy<Value = String> {
                 ("at_exp", at_exp),
                 ("at", at),
                 ("nonce", nonce),
+                ("idc", idc),
             ] {
                 if let Some(f) = f {
                     map.insert(k.into(), f);
@@ -262,6 +267,7 @@ fn session() -> impl Strategy<Value = Session> {
         prop::option::of("[!-~]{1,60}"),
     )
         .prop_map(|(sub, name, email, rt, idt, at, at_exp, nonce)| {
+            let sub_claim = sub.clone();
             let mut access = TokenCache::default();
             if let Some(at) = at {
                 access.insert(
@@ -286,11 +292,12 @@ fn session() -> impl Strategy<Value = Session> {
                 },
                 tokens: Tokens {
                     refresh_token: rt.map(RefreshToken::new),
-                    id_token: RawIdToken::new(idt),
+                    id_token: Some(RawIdToken::new(idt)),
                     scope: None,
                 },
                 access,
                 nonce: nonce.map(Nonce::new),
+                id_claims: json!({"iss": ISSUER, "sub": sub_claim, "aud": "app1"}),
             }
         })
 }
@@ -302,11 +309,28 @@ fn the_entry_decoder_never_panics_and_accepts_only_whole_entries() {
             return Ok(false);
         };
         let value: Value = serde_json::from_str(&text).expect("accepted text is JSON");
-        prop_assert_eq!(&value["v"], &json!(1));
         prop_assert_eq!(session.issuer.as_str(), ISSUER);
         prop_assert_eq!(session.client_id.as_str(), "app1");
         prop_assert!(!session.user.sub.is_empty());
-        prop_assert!(!session.tokens.id_token.secret().is_empty());
+        match value["v"].as_u64() {
+            // Format 1: the raw ID token.
+            Some(1) => {
+                prop_assert!(session
+                    .tokens
+                    .id_token
+                    .is_some_and(|t| !t.secret().is_empty()));
+                prop_assert!(value.get("idc").is_none_or(Value::is_null));
+            }
+            // Format 2: the kept claims, naming the same user.
+            Some(2) => {
+                prop_assert!(session.tokens.id_token.is_none());
+                prop_assert_eq!(
+                    session.id_claims["sub"].as_str(),
+                    Some(session.user.sub.as_str())
+                );
+            }
+            other => prop_assert!(false, "accepted format {:?}", other),
+        }
         Ok(true)
     });
     assert!(accepted >= 30, "only {accepted} entries were accepted");
@@ -321,18 +345,21 @@ proptest! {
             prop_assert!(text.len() <= super::session::MAX_SECRET_BYTES);
             let back = Session::decode(&text, ISSUER, "app1").expect("decodes");
             prop_assert_eq!(&back.user.sub, &session.user.sub);
-            prop_assert_eq!(back.tokens.id_token.secret(), session.tokens.id_token.secret());
+            match &back.tokens.id_token {
+                Some(token) => prop_assert_eq!(
+                    Some(token.secret()),
+                    session.tokens.id_token.as_ref().map(|t| t.secret())
+                ),
+                None => prop_assert_eq!(&back.id_claims["sub"], &json!(session.user.sub)),
+            }
             prop_assert_eq!(
                 back.tokens.refresh_token.map(|t| t.secret().clone()),
                 session.tokens.refresh_token.map(|t| t.secret().clone())
             );
             prop_assert_eq!(back.nonce.map(|n| n.secret().clone()), session.nonce.map(|n| n.secret().clone()));
         } else {
-            // Only the essentials may make it too large: the refresh token, the ID token, the nonce.
-            let essentials = session.tokens.id_token.secret().len()
-                + session.tokens.refresh_token.as_ref().map_or(0, |t| t.secret().len())
-                + session.nonce.as_ref().map_or(0, |n| n.secret().len());
-            prop_assert!(essentials > 1000, "a session of {} essential bytes was refused", essentials);
+            // Only a refresh token (or nonce) of kilobytes may make it too large, and these are not.
+            prop_assert!(false, "a session with a {}-byte ID token was refused", session.tokens.id_token.map_or(0, |t| t.secret().len()));
         }
     }
 }

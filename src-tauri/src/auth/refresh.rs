@@ -114,8 +114,7 @@ async fn judge(
             )))
         }
     };
-    let original = super::tokens::jwt_claims(session.tokens.id_token.secret()).unwrap_or_default();
-    match id_token::check_continuity(&original, &claims) {
+    match id_token::check_continuity(&session.id_claims, &claims) {
         Ok(()) => Verdict::Good,
         Err(why) => Verdict::Ends(AuthError::SessionEnded(why)),
     }

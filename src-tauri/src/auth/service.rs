@@ -347,9 +347,7 @@ impl AuthService {
     }
 
     async fn save(&self, session: &Session) -> Result<(), AuthError> {
-        let text = session.encode().ok_or_else(|| {
-            AuthError::Keychain("the session is larger than a keychain entry can hold".into())
-        })?;
+        let text = session.encode().ok_or(AuthError::SessionTooLarge)?;
         self.store_op(move |store| store.save(&text)).await
     }
 
@@ -644,7 +642,8 @@ impl AuthService {
                     session.tokens.refresh_token = Some(rt);
                 }
                 if let Some(id_token) = refreshed.id_token {
-                    session.tokens.id_token = id_token;
+                    session.id_claims = super::session::claims_of(&id_token);
+                    session.tokens.id_token = Some(id_token);
                 }
                 session.access.insert(key.clone(), refreshed.access.clone());
                 self.keep(&session).await?;
@@ -734,16 +733,18 @@ impl AuthService {
         }
     }
 
-    /// The claims of the current ID token (validated when it arrived), without `nonce`.
+    /// The claims of the current ID token (validated when it arrived), without `nonce`. After a
+    /// restore of a session whose ID token was too large for the keychain, only the claims kept
+    /// in its place ([`super::session::KEPT_CLAIMS`]) until a refresh brings a new one.
     pub async fn get_id_token_claims(&self) -> Result<serde_json::Value, AuthError> {
         let guard = self.session.lock().await;
         let session = guard.as_ref().ok_or(AuthError::NotSignedIn)?;
-        let mut claims = super::tokens::jwt_claims(session.tokens.id_token.secret())
-            .ok_or_else(|| AuthError::Token("the stored ID token cannot be read".into()))?;
-        if let Some(map) = claims.as_object_mut() {
-            map.remove("nonce");
+        if !session.id_claims.is_object() {
+            return Err(AuthError::Token(
+                "the stored ID token cannot be read".into(),
+            ));
         }
-        Ok(claims)
+        Ok(session.id_claims.clone())
     }
 
     /// Userinfo, read with a fresh default access token; its `sub` must be the session's.

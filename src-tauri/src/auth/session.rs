@@ -1,5 +1,11 @@
 //! A signed-in session: who the user is and the tokens that prove it, plus the compact codec that
 //! turns it into the one keychain secret and back. Every token type here redacts its `Debug`.
+//!
+//! The secret must fit 2,560 bytes, and Logto's ID tokens grow with a user's organizations and
+//! roles (16 KB and more). So the entry keeps what the app needs: the refresh token always, and
+//! the raw ID token only while it fits; when it does not, the ID token's claims that the app
+//! uses later (who issued it, for whom, and when: what a refreshed ID token is checked against)
+//! take its place, in format 2.
 
 use openidconnect::{AccessToken, Nonce, RefreshToken};
 use serde::{Deserialize, Serialize};
@@ -52,9 +58,19 @@ impl std::fmt::Debug for RawIdToken {
 #[derive(Debug, Clone)]
 pub struct Tokens {
     pub refresh_token: Option<RefreshToken>,
-    pub id_token: RawIdToken,
+    /// The last validated ID token; `None` after a restore of an entry that could not hold it.
+    pub id_token: Option<RawIdToken>,
     pub scope: Option<String>,
 }
+
+/// The claims of an ID token that a later refresh is checked against (OpenID Connect Core 12.2),
+/// kept when the raw token is too large for the keychain.
+pub const KEPT_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "azp", "exp", "iat", "auth_time"];
+
+/// The longest profile string kept in the entry; a provider may send anything.
+const MAX_PROFILE_CHARS: usize = 256;
+/// The most social identities kept in the entry.
+const MAX_IDENTITIES: usize = 16;
 
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -66,12 +82,25 @@ pub struct Session {
     pub access: TokenCache,
     /// The nonce of the sign-in: a refreshed ID token that carries one must repeat it.
     pub nonce: Option<Nonce>,
+    /// The claims of the last validated ID token, without `nonce`: all of them while the raw
+    /// token is held, the [`KEPT_CLAIMS`] after a restore of an entry that could not hold it.
+    pub id_claims: serde_json::Value,
 }
 
-/// The keychain format, version 1. Short keys keep it well under the 2,560 bytes Windows
-/// Credential Manager allows for one secret.
+/// The claims of a raw ID token, without `nonce` (a secret of the sign-in).
+pub fn claims_of(id_token: &RawIdToken) -> serde_json::Value {
+    let mut claims = super::tokens::jwt_claims(id_token.secret()).unwrap_or_default();
+    if let Some(map) = claims.as_object_mut() {
+        map.remove("nonce");
+    }
+    claims
+}
+
+/// The keychain format. Short keys keep it well under the 2,560 bytes Windows Credential
+/// Manager allows for one secret. Format 1 holds the raw ID token (`idt`); format 2, written
+/// only when that does not fit, holds the [`KEPT_CLAIMS`] of it (`idc`) instead.
 #[derive(Serialize, Deserialize)]
-struct StoredV1 {
+struct Stored {
     v: u8,
     iss: String,
     aud: String,
@@ -82,7 +111,10 @@ struct StoredV1 {
     at_exp: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     rt: Option<String>,
-    idt: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    idt: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    idc: Option<serde_json::Map<String, serde_json::Value>>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     nonce: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,8 +134,8 @@ pub enum DecodeError {
     NewerVersion,
 }
 
-/// The format version this version writes and reads.
-const FORMAT: u64 = 1;
+/// The newest format version this version writes and reads.
+const FORMAT: u64 = 2;
 
 impl Session {
     /// The default access token (no resource, no organization), if one is held.
@@ -111,15 +143,16 @@ impl Session {
         self.access.get(&TokenKey::default()).map(|t| &t.token)
     }
 
-    /// The keychain secret. What must survive a restart always goes in (refresh token, ID token,
-    /// nonce, who the user is); the default access token and the picture URL go in while the
-    /// whole fits in [`MAX_SECRET_BYTES`], and are dropped first when it would not (a refresh
-    /// brings a new access token; the picture is cosmetic). `None` if even the essentials do not
-    /// fit.
+    /// The keychain secret, at most [`MAX_SECRET_BYTES`]. What must survive a restart always
+    /// goes in: the refresh token (never dropped), the nonce, who the user is, and the ID token
+    /// or, when it is too large, the claims of it the app uses. What can be had again goes first
+    /// when room runs out: the default access token (a refresh brings a new one), then the
+    /// picture URL and scope, then the raw ID token. `None` only if even the essentials do not
+    /// fit (a refresh token of kilobytes).
     pub fn encode(&self) -> Option<String> {
         let default = self.access.get(&TokenKey::default());
-        let mut stored = StoredV1 {
-            v: FORMAT as u8,
+        let mut stored = Stored {
+            v: 1,
             iss: self.issuer.clone(),
             aud: self.client_id.clone(),
             user: self.user.clone(),
@@ -130,15 +163,47 @@ impl Session {
                 .refresh_token
                 .as_ref()
                 .map(|t| t.secret().clone()),
-            idt: self.tokens.id_token.secret().to_string(),
+            idt: self
+                .tokens
+                .id_token
+                .as_ref()
+                .map(|t| t.secret().to_string()),
+            idc: None,
             nonce: self.nonce.as_ref().map(|n| n.secret().clone()),
             scope: self.tokens.scope.clone(),
         };
-        let fits = |s: &StoredV1| {
+        let fits = |s: &Stored| {
             serde_json::to_string(s)
                 .ok()
                 .filter(|t| t.len() <= MAX_SECRET_BYTES)
         };
+        if stored.idt.is_some() {
+            if let Some(text) = fits(&stored) {
+                return Some(text);
+            }
+            let (at, at_exp) = (stored.at.take(), stored.at_exp.take());
+            if let Some(text) = fits(&stored) {
+                return Some(text);
+            }
+            let (picture, scope) = (stored.user.picture.take(), stored.scope.take());
+            if let Some(text) = fits(&stored) {
+                return Some(text);
+            }
+            (stored.at, stored.at_exp) = (at, at_exp);
+            (stored.user.picture, stored.scope) = (picture, scope);
+        }
+        // Format 2: the claims the app uses instead of the raw ID token.
+        stored.v = 2;
+        stored.idt = None;
+        stored.idc = Some(
+            KEPT_CLAIMS
+                .iter()
+                .filter_map(|k| {
+                    let v = self.id_claims.get(*k)?;
+                    (!v.is_null()).then(|| (k.to_string(), v.clone()))
+                })
+                .collect(),
+        );
         if let Some(text) = fits(&stored) {
             return Some(text);
         }
@@ -149,6 +214,22 @@ impl Session {
         }
         stored.user.picture = None;
         stored.scope = None;
+        if let Some(text) = fits(&stored) {
+            return Some(text);
+        }
+        // A provider may send a profile of any size: keep it to a sane one.
+        let cap = |s: &mut Option<String>| {
+            if let Some(text) = s {
+                *text = text.chars().take(MAX_PROFILE_CHARS).collect();
+            }
+        };
+        cap(&mut stored.user.name);
+        cap(&mut stored.user.username);
+        cap(&mut stored.user.email);
+        stored.user.identities.truncate(MAX_IDENTITIES);
+        for identity in &mut stored.user.identities {
+            *identity = identity.chars().take(MAX_PROFILE_CHARS).collect();
+        }
         fits(&stored)
     }
 
@@ -156,16 +237,28 @@ impl Session {
         // serde_json's errors quote the input near the fault; never let them out.
         let value: serde_json::Value =
             serde_json::from_str(text).map_err(|_| DecodeError::Unreadable)?;
-        match value.get("v").and_then(|v| v.as_u64()) {
+        let version = match value.get("v").and_then(|v| v.as_u64()) {
             Some(v) if v > FORMAT => return Err(DecodeError::NewerVersion),
-            Some(FORMAT) => {}
+            Some(v @ 1..) => v,
             _ => return Err(DecodeError::Unreadable),
-        }
-        let stored: StoredV1 =
-            serde_json::from_value(value).map_err(|_| DecodeError::Unreadable)?;
-        if stored.idt.is_empty() || stored.user.sub.is_empty() {
+        };
+        let stored: Stored = serde_json::from_value(value).map_err(|_| DecodeError::Unreadable)?;
+        if stored.user.sub.is_empty() {
             return Err(DecodeError::Unreadable);
         }
+        let (id_token, id_claims) = match (version, stored.idt, stored.idc) {
+            (1, Some(idt), None) if !idt.is_empty() => {
+                let token = RawIdToken::new(idt);
+                let claims = claims_of(&token);
+                (Some(token), claims)
+            }
+            (2, None, Some(idc))
+                if idc.get("sub").and_then(|s| s.as_str()) == Some(stored.user.sub.as_str()) =>
+            {
+                (None, serde_json::Value::Object(idc))
+            }
+            _ => return Err(DecodeError::Unreadable),
+        };
         if stored.iss != issuer || stored.aud != client_id {
             return Err(DecodeError::OtherTenant);
         }
@@ -186,11 +279,12 @@ impl Session {
             user: stored.user,
             tokens: Tokens {
                 refresh_token: stored.rt.map(RefreshToken::new),
-                id_token: RawIdToken::new(stored.idt),
+                id_token,
                 scope: stored.scope,
             },
             access,
             nonce: stored.nonce.map(Nonce::new),
+            id_claims,
         })
     }
 }
@@ -230,11 +324,16 @@ pub(crate) mod tests {
             },
             tokens: Tokens {
                 refresh_token: Some(RefreshToken::new("RT-secret".into())),
-                id_token: RawIdToken::new("IDT-secret".into()),
+                id_token: Some(RawIdToken::new("IDT-secret".into())),
                 scope: Some("openid offline_access".into()),
             },
             access,
             nonce: Some(Nonce::new("N-secret".into())),
+            id_claims: serde_json::json!({
+                "iss": "https://t.logto.app/oidc", "sub": "u1", "aud": "app1",
+                "exp": 1_900_000_000u64, "iat": 1_899_996_400u64, "auth_time": 1_899_990_000u64,
+                "name": "Alice",
+            }),
         }
     }
 
@@ -254,7 +353,7 @@ pub(crate) mod tests {
             Some(1_900_000_000)
         );
         assert_eq!(back.tokens.refresh_token.unwrap().secret(), "RT-secret");
-        assert_eq!(back.tokens.id_token.secret(), "IDT-secret");
+        assert_eq!(back.tokens.id_token.unwrap().secret(), "IDT-secret");
         assert_eq!(back.nonce.unwrap().secret(), "N-secret");
     }
 
@@ -286,7 +385,7 @@ pub(crate) mod tests {
         );
         let b64 = |len: usize| "A".repeat(len.div_ceil(3) * 4);
         let id_token = format!("{}.{}.{}", b64(90), b64(claims.len()), b64(96));
-        session.tokens.id_token = RawIdToken::new(id_token);
+        session.tokens.id_token = Some(RawIdToken::new(id_token));
         session.tokens.refresh_token = Some(RefreshToken::new("r".repeat(43)));
         session.nonce = Some(Nonce::new("n".repeat(43)));
         session.user.picture = Some(format!(
@@ -307,18 +406,68 @@ pub(crate) mod tests {
     #[test]
     fn an_oversized_session_drops_the_access_token_then_the_picture_never_the_refresh_token() {
         let mut session = sample();
-        session.tokens.id_token = RawIdToken::new("i".repeat(2200));
+        session.tokens.id_token = Some(RawIdToken::new("i".repeat(2200)));
         session.user.picture = Some("p".repeat(300));
         let text = session.encode().expect("still fits without the extras");
         assert!(text.len() <= MAX_SECRET_BYTES);
         let back = Session::decode(&text, "https://t.logto.app/oidc", "app1").unwrap();
         assert!(back.default_access_token().is_none());
         assert!(back.user.picture.is_none());
+        assert!(
+            back.tokens.id_token.is_some(),
+            "format 1 while the ID token fits"
+        );
         assert_eq!(back.tokens.refresh_token.unwrap().secret(), "RT-secret");
-        session.tokens.id_token = RawIdToken::new("i".repeat(3000));
+    }
+
+    /// Logto's ID tokens for a user in many organizations, with roles: 8 KB and 16 KB.
+    #[test]
+    fn an_id_token_too_large_for_the_keychain_is_replaced_by_the_claims_the_app_uses() {
+        for size in [8 * 1024, 16 * 1024, 64 * 1024] {
+            let mut session = sample();
+            session.tokens.id_token = Some(RawIdToken::new("i".repeat(size)));
+            session.user.picture = Some("https://example.com/p.png".into());
+            let text = session.encode().expect("fits");
+            assert!(text.len() <= MAX_SECRET_BYTES, "{} bytes", text.len());
+            assert!(
+                !text.contains("IDT") && !text.contains("iiii"),
+                "no raw ID token"
+            );
+            let back = Session::decode(&text, "https://t.logto.app/oidc", "app1").unwrap();
+            assert!(back.tokens.id_token.is_none());
+            assert_eq!(
+                back.tokens.refresh_token.as_ref().unwrap().secret(),
+                "RT-secret"
+            );
+            assert_eq!(back.nonce.as_ref().unwrap().secret(), "N-secret");
+            for claim in ["iss", "sub", "aud", "exp", "iat", "auth_time"] {
+                assert_eq!(back.id_claims[claim], session.id_claims[claim], "{claim}");
+            }
+            assert!(back.id_claims.get("name").is_none(), "only the kept claims");
+            assert_eq!(
+                back.default_access_token().map(|t| t.secret().as_str()),
+                Some("AT-secret"),
+                "with the ID token gone, the access token has room again"
+            );
+            assert_eq!(back.user, session.user);
+        }
+    }
+
+    #[test]
+    fn a_huge_profile_is_cut_to_size_and_a_huge_refresh_token_is_refused() {
+        let mut session = sample();
+        session.tokens.id_token = Some(RawIdToken::new("i".repeat(9000)));
+        session.user.name = Some("n".repeat(5000));
+        session.user.email = Some("e".repeat(5000));
+        session.user.identities = (0..100).map(|i| format!("connector-{i}")).collect();
+        let text = session.encode().expect("fits once the profile is cut");
+        let back = Session::decode(&text, "https://t.logto.app/oidc", "app1").unwrap();
+        assert_eq!(back.user.name.map(|n| n.len()), Some(256));
+        assert_eq!(back.tokens.refresh_token.unwrap().secret(), "RT-secret");
+        session.tokens.refresh_token = Some(RefreshToken::new("r".repeat(3000)));
         assert!(
             session.encode().is_none(),
-            "what cannot fit is refused, not cut"
+            "a refresh token is refused, never cut"
         );
     }
 
@@ -326,15 +475,20 @@ pub(crate) mod tests {
     fn a_newer_format_is_told_apart_from_garbage() {
         let mut value: serde_json::Value =
             serde_json::from_str(&sample().encode().unwrap()).unwrap();
-        value["v"] = serde_json::json!(2);
+        value["v"] = serde_json::json!(3);
         value["something_new"] = serde_json::json!({"x": 1});
         assert_eq!(
             Session::decode(&value.to_string(), "https://t.logto.app/oidc", "app1").unwrap_err(),
             DecodeError::NewerVersion
         );
         assert_eq!(
-            Session::decode("{\"v\":2}", "https://t.logto.app/oidc", "app1").unwrap_err(),
+            Session::decode("{\"v\":3}", "https://t.logto.app/oidc", "app1").unwrap_err(),
             DecodeError::NewerVersion
+        );
+        assert_eq!(
+            Session::decode("{\"v\":2}", "https://t.logto.app/oidc", "app1").unwrap_err(),
+            DecodeError::Unreadable,
+            "a known format that is incomplete is garbage"
         );
         for v in ["0", "-1", "\"2\"", "1.5", "null"] {
             let text = format!("{{\"v\":{v}}}");
