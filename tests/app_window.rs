@@ -241,6 +241,28 @@ impl App {
             .unwrap_or(serde_json::Value::Null)
     }
 
+    /// Runs `script` as an async WebDriver script: it calls `arguments[arguments.length - 1]`
+    /// with its answer.
+    async fn eval_async(&self, script: &str) -> serde_json::Value {
+        self.client
+            .execute_async(script, vec![])
+            .await
+            .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// Calls a Tauri command from the page, as the page would: `{ok: true, value}` or
+    /// `{ok: false, error}`.
+    async fn invoke(&self, command: &str, args: serde_json::Value) -> serde_json::Value {
+        let script = format!(
+            "const done = arguments[arguments.length - 1];
+             window.__TAURI__.core.invoke({}, {})
+               .then((value) => done({{ ok: true, value }}), (error) => done({{ ok: false, error: String(error) }}));",
+            serde_json::Value::String(command.into()),
+            args
+        );
+        self.eval_async(&script).await
+    }
+
     async fn state(&self) -> String {
         match self.eval("return document.body.dataset.state").await {
             serde_json::Value::String(s) => s,
@@ -881,4 +903,89 @@ async fn the_call_api_panel_shows_a_tokens_claims_and_never_the_token() {
     }
     app.quit().await;
     chrome.stop().await;
+}
+
+/// The page gets the app's own commands and event listening, nothing of Tauri's core; its CSP
+/// lets it load no remote image; the picture it shows is one the app fetched after the sign-in.
+#[tokio::test(flavor = "current_thread")]
+async fn the_window_reaches_only_what_it_needs() {
+    let idp = Idp::start();
+    let _store = empty_keychain(&idp);
+    let sandbox = Sandbox::new();
+    let chrome = Chrome::start().await;
+    let app = App::launch(&sandbox, Lang::En, &idp_env(&idp)).await;
+    app.wait_state("signed-out").await;
+
+    let own = app.invoke("get_state", serde_json::json!({})).await;
+    assert_eq!(own["ok"], true, "the app's own command: {own}");
+    for (command, args) in [
+        (
+            "plugin:menu|new",
+            serde_json::json!({"kind": "Menu", "options": {}}),
+        ),
+        (
+            "plugin:window|set_title",
+            serde_json::json!({"label": "main", "value": "pwned"}),
+        ),
+        ("plugin:app|version", serde_json::json!({})),
+        (
+            "plugin:path|resolve_directory",
+            serde_json::json!({"directory": 8}),
+        ),
+        (
+            "plugin:event|emit",
+            serde_json::json!({"event": "auth-state", "payload": {}}),
+        ),
+    ] {
+        let answer = app.invoke(command, args).await;
+        assert_eq!(answer["ok"], false, "{command} was allowed: {answer}");
+        let error = answer["error"].as_str().unwrap_or_default().to_lowercase();
+        assert!(error.contains("not allowed"), "{command}: {answer}");
+    }
+
+    // The CSP refuses a remote image (the webview must not call third parties by itself).
+    let violated = app
+        .eval_async(
+            "const done = arguments[arguments.length - 1];
+             document.addEventListener('securitypolicyviolation', (e) => done(e.effectiveDirective || e.violatedDirective), { once: true });
+             const img = new Image();
+             img.src = 'https://avatars.example.com/a.png';
+             document.body.appendChild(img);
+             setTimeout(() => done('no violation'), 5000);",
+        )
+        .await;
+    assert_eq!(violated.as_str(), Some("img-src"), "{violated}");
+
+    // Bob's picture is on the provider: the app fetches it and the page shows a data: URL.
+    app.click("sign-in").await;
+    let url = sandbox.wait_opened(1).await;
+    let bob = idp.info.users[1].clone();
+    assert_eq!(bob.username, "bob");
+    chrome
+        .sign_in_with_password(&url, &bob.username, &bob.password)
+        .await;
+    chrome.landed_on("ok").await;
+    app.wait_state("signed-in").await;
+    let start = Instant::now();
+    let src = loop {
+        let src = app
+            .eval("const i = document.getElementById('avatar-img'); return i && !i.hidden && i.complete && i.naturalWidth > 0 ? i.src : null")
+            .await;
+        if let Some(src) = src.as_str() {
+            break src.to_string();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the picture never showed"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        src.starts_with("data:image/svg+xml;base64,"),
+        "{}",
+        &src[..src.len().min(60)]
+    );
+    app.screenshot("signed-in-picture", Lang::En);
+    chrome.stop().await;
+    app.quit().await;
 }

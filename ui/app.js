@@ -87,8 +87,9 @@ function renderUser(user) {
   const img = $("avatar-img");
   img.hidden = true;
   img.removeAttribute("src");
-  // The shell only passes https pictures; if one fails to load, the initials stay.
-  if (user.picture && user.picture.startsWith("https://")) {
+  // The shell passes the picture it fetched as a data: URL (the CSP allows no remote image);
+  // if one fails to load, the initials stay.
+  if (user.picture && user.picture.startsWith("data:image/")) {
     img.onload = () => { img.hidden = false; $("avatar").hidden = true; };
     img.onerror = () => { img.hidden = true; $("avatar").hidden = false; };
     $("avatar").hidden = false;

@@ -31,6 +31,7 @@ pub mod id_token;
 mod keeping;
 pub mod loopback;
 pub mod pages;
+pub mod picture;
 #[cfg(test)]
 mod properties;
 pub mod refresh;

@@ -92,6 +92,8 @@ pub struct AuthService {
     /// any token is handed out again.
     unsaved: AtomicBool,
     clock: Clock,
+    /// The user's picture as a `data:` URL, with the address it came from; memory only.
+    picture: Mutex<Option<(String, String)>>,
 }
 
 impl AuthService {
@@ -118,6 +120,7 @@ impl AuthService {
             refresh_lock: AsyncMutex::new(()),
             unsaved: AtomicBool::new(false),
             clock: Clock::System,
+            picture: Mutex::new(None),
         })
     }
 
@@ -192,6 +195,26 @@ impl AuthService {
             Ok(()) => AuthError::CorruptSession,
             Err(e) => e,
         }
+    }
+
+    /// The picture of `user`, if it was fetched in this process (a `data:` URL). No network.
+    pub fn cached_picture(&self, user: &User) -> Option<String> {
+        let cached = self.picture.lock().unwrap_or_else(|p| p.into_inner());
+        match (cached.as_ref(), user.picture.as_ref()) {
+            (Some((from, data)), Some(url)) if from == url => Some(data.clone()),
+            _ => None,
+        }
+    }
+
+    /// Fetches the current user's picture into memory (see [`super::picture`]). Called after a
+    /// sign-in, never by a restore, which uses no network.
+    pub async fn load_picture(&self) -> Result<Option<String>, AuthError> {
+        let Some(url) = self.current_user().await.and_then(|u| u.picture) else {
+            return Ok(None);
+        };
+        let data = super::picture::fetch(&self.http, &url).await?;
+        *self.picture.lock().unwrap_or_else(|p| p.into_inner()) = Some((url, data.clone()));
+        Ok(Some(data))
     }
 
     /// The user of the current session, if any.
@@ -429,6 +452,7 @@ impl AuthService {
         // A refresh in flight finishes first, so the token revoked is the newest one.
         let _flight = self.refresh_lock.lock().await;
         self.unsaved.store(false, Ordering::SeqCst);
+        *self.picture.lock().unwrap_or_else(|p| p.into_inner()) = None;
         let session = match self.session.lock().await.take() {
             Some(session) => Some(session),
             None => match self.read_entry().await {

@@ -108,6 +108,8 @@ pub struct StandState {
     token: Mutex<VecDeque<TokenScript>>,
     pub userinfo: Mutex<Answer>,
     pub jwks_status: Mutex<u16>,
+    /// Other paths served as they are: path -> (content type, body).
+    files: Mutex<std::collections::HashMap<String, (String, Vec<u8>)>>,
 }
 
 impl StandState {
@@ -189,6 +191,7 @@ impl Stand {
                     .into_bytes(),
             )),
             jwks_status: Mutex::new(200),
+            files: Mutex::new(std::collections::HashMap::new()),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let (s, st) = (state.clone(), stop.clone());
@@ -209,6 +212,11 @@ impl Stand {
     /// Queues the token endpoint's next answer.
     pub fn on_token(&self, script: impl Fn(&TokenCall<'_>) -> Answer + Send + Sync + 'static) {
         StandState::lock(&self.state.token).push_back(Box::new(script));
+    }
+
+    /// Serves `body` at `path` with `content_type`.
+    pub fn serve_file(&self, path: &str, content_type: &str, body: Vec<u8>) {
+        StandState::lock(&self.state.files).insert(path.into(), (content_type.into(), body));
     }
 
     /// Drops the scripted token answers not used yet.
@@ -304,6 +312,17 @@ fn serve(server: tiny_http::Server, state: Arc<StandState>, stop: Arc<AtomicBool
                     StandState::lock(&state.revoked).push(token.clone());
                 }
                 (200, Vec::new())
+            }
+            ("GET", path) if StandState::lock(&state.files).contains_key(path) => {
+                let file = StandState::lock(&state.files).get(path).cloned();
+                if let Some((content_type, body)) = file {
+                    let header =
+                        tiny_http::Header::from_bytes("Content-Type", content_type.as_bytes())
+                            .unwrap_or_else(|_| unreachable!("a test's content type"));
+                    let _ =
+                        request.respond(tiny_http::Response::from_data(body).with_header(header));
+                }
+                continue;
             }
             _ => (404, Vec::new()),
         };

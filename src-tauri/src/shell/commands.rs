@@ -123,8 +123,16 @@ pub fn start_sign_in<R: Runtime>(
             .await;
         match result {
             Ok(user) => {
-                set_view(&app, AuthView::signed_in(&service, user));
+                set_view(&app, AuthView::signed_in(&service, user.clone()));
                 focus_main(&app);
+                // Initials first; the picture follows when the app has fetched it.
+                match service.load_picture().await {
+                    Ok(Some(_)) if service.current_user().await.as_ref() == Some(&user) => {
+                        set_view(&app, AuthView::signed_in(&service, user));
+                    }
+                    Ok(_) => {}
+                    Err(e) => tracing::info!(code = e.code(), "the picture was not shown"),
+                }
             }
             // A newer sign-in replaced this one: its own events tell the story.
             Err(AuthError::Cancelled) if service.is_signing_in() => {}

@@ -1,0 +1,123 @@
+//! The user's picture (the `picture` claim), fetched by the app rather than by the window: the
+//! window's CSP allows no remote image, so a picture never makes the webview call a third party
+//! on its own (at every launch, before the person does anything). It is fetched only after a
+//! sign-in, over https (or http on loopback, as for the provider), with no redirect, a short
+//! timeout and a size cap, kept only if it is an image, and handed to the page as a `data:` URL.
+
+use std::time::Duration;
+
+use base64::Engine;
+use url::Url;
+
+use super::config::is_loopback;
+use super::error::AuthError;
+use super::http::{network_error, Http};
+
+/// The largest picture kept; avatars are a few KiB.
+pub const MAX_PICTURE_BYTES: usize = 256 * 1024;
+/// How long a picture may take; the window shows initials meanwhile.
+pub const PICTURE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The image types kept. SVG is safe here: an `<img>` runs no script and loads nothing.
+const IMAGE_TYPES: [&str; 6] = [
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "image/avif",
+    "image/svg+xml",
+];
+
+/// Fetches the picture at `url` and returns it as a `data:` URL.
+pub async fn fetch(http: &Http, url: &str) -> Result<String, AuthError> {
+    let url =
+        Url::parse(url).map_err(|_| AuthError::BadAnswer("the picture is not a URL".into()))?;
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(&url) => {}
+        _ => {
+            return Err(AuthError::BadAnswer(
+                "the picture is not on an https address".into(),
+            ))
+        }
+    }
+    let mut response = http
+        .get(url)
+        .timeout(PICTURE_TIMEOUT)
+        .header(reqwest::header::ACCEPT, "image/*")
+        .send()
+        .await
+        .map_err(|e| network_error(&e))?;
+    if !response.status().is_success() {
+        return Err(AuthError::BadAnswer(format!(
+            "the picture's address answered HTTP {}",
+            response.status().as_u16()
+        )));
+    }
+    let mime = response
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .map(|v| v.trim().to_ascii_lowercase())
+        .filter(|v| IMAGE_TYPES.contains(&v.as_str()))
+        .ok_or_else(|| AuthError::BadAnswer("the picture is not an image".into()))?;
+    if response.content_length().unwrap_or(0) > MAX_PICTURE_BYTES as u64 {
+        return Err(AuthError::TooLarge("the picture".into()));
+    }
+    let mut bytes = Vec::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| network_error(&e))? {
+        if bytes.len() + chunk.len() > MAX_PICTURE_BYTES {
+            return Err(AuthError::TooLarge("the picture".into()));
+        }
+        bytes.extend_from_slice(&chunk);
+    }
+    let data = base64::engine::general_purpose::STANDARD.encode(&bytes);
+    Ok(format!("data:{mime};base64,{data}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::stand::Stand;
+
+    #[tokio::test]
+    async fn an_image_comes_back_as_a_data_url_and_anything_else_is_refused() {
+        let stand = Stand::start();
+        let http = crate::auth::http::client().expect("client");
+        let png = b"\x89PNG\r\n\x1a\nfake".to_vec();
+        stand.serve_file("/avatar.png", "image/png", png.clone());
+        stand.serve_file(
+            "/avatar.svg",
+            "image/svg+xml; charset=utf-8",
+            b"<svg/>".to_vec(),
+        );
+        stand.serve_file("/page", "text/html", b"<script>alert(1)</script>".to_vec());
+        stand.serve_file("/huge.png", "image/png", vec![0; MAX_PICTURE_BYTES + 1]);
+        let at = |path: &str| format!("{}{path}", stand.endpoint());
+
+        let data = fetch(&http, &at("/avatar.png")).await.expect("a picture");
+        let expected = base64::engine::general_purpose::STANDARD.encode(&png);
+        assert_eq!(data, format!("data:image/png;base64,{expected}"));
+        let svg = fetch(&http, &at("/avatar.svg")).await.expect("an svg");
+        assert!(svg.starts_with("data:image/svg+xml;base64,"), "{svg}");
+
+        let refused = [
+            (at("/page"), "provider.bad_answer"),
+            (at("/huge.png"), "provider.too_large"),
+            (at("/missing.png"), "provider.bad_answer"),
+            ("http://example.com/a.png".into(), "provider.bad_answer"),
+            ("javascript:alert(1)".into(), "provider.bad_answer"),
+            ("data:image/png;base64,AAAA".into(), "provider.bad_answer"),
+            ("not a url".into(), "provider.bad_answer"),
+        ];
+        for (url, code) in refused {
+            let err = fetch(&http, &url).await.expect_err(&url);
+            assert_eq!(err.code(), code, "{url}: {err}");
+        }
+        assert!(
+            !stand.requests().iter().any(|r| r.contains("example.com")),
+            "no request off https"
+        );
+    }
+}
