@@ -284,3 +284,42 @@ async fn a_slow_finish_gives_the_tab_a_neutral_page_within_the_bound() {
         .expect("no panic")
         .expect("the sign-in still completes");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_keychain_that_will_not_let_go_neither_stops_sign_out_nor_brings_the_session_back() {
+    let stand = Stand::start();
+    stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-1"));
+    let marks = tempfile::tempdir().expect("a folder");
+    let path = marks.path().join("signed-out");
+    let (service, store) = stand.service_on(Arc::new(MemoryStore::default()), Some(path.clone()));
+    sign_in(&service).await.expect("signed in");
+    *store.fail_delete.lock().expect("lock") = true;
+
+    let report = service.sign_out().await.expect("sign-out goes on");
+    assert!(report.revoked, "Logto was told");
+    assert_eq!(stand.revoked(), ["RT-1"]);
+    assert!(
+        stand.opened().iter().any(|u| u.contains("/session/end?")),
+        "the end-session page was opened: {:?}",
+        stand.opened()
+    );
+    assert!(report.browser_session_ended);
+    let warning = report.warning.expect("a warning");
+    assert!(warning.contains("will not be used again"), "{warning}");
+    assert!(held(&store).is_some(), "the entry is still there");
+    let marked = std::fs::read_to_string(&path).expect("the marks file");
+    assert!(!marked.contains("RT-1"), "a hash, never the token");
+
+    // The next start does not pretend: it neither shows nor keeps the revoked session.
+    let (next, _) = stand.service_on(store.clone(), Some(path.clone()));
+    assert_eq!(next.peek().await.expect("peek"), None);
+    assert_eq!(next.restore().await.expect("restore"), None);
+    assert!(!next.is_authenticated().await);
+    assert!(held(&store).is_some(), "still stuck");
+    // Once the keychain lets go, the entry and its mark are gone.
+    *store.fail_delete.lock().expect("lock") = false;
+    let (later, _) = stand.service_on(store.clone(), Some(path.clone()));
+    assert_eq!(later.restore().await.expect("restore"), None);
+    assert_eq!(held(&store), None);
+    assert!(!path.exists(), "the mark went with it");
+}

@@ -22,7 +22,7 @@ use super::pages::{self, Language};
 use super::refresh::{refresh, Refreshed, Verdict};
 use super::revoke::{self, Revoker};
 use super::session::{DecodeError, Session, User};
-use super::store::TokenStore;
+use super::store::{SignedOutMarks, TokenStore};
 use super::tokens::{CachedToken, Clock, TokenKey};
 
 /// What the window needs while a sign-in waits for the browser. Its `Debug` leaves the URL out.
@@ -94,6 +94,8 @@ pub struct AuthService {
     clock: Clock,
     /// The user's picture as a `data:` URL, with the address it came from; memory only.
     picture: Mutex<Option<(String, String)>>,
+    /// Sessions signed out whose keychain entry could not be removed (see [`SignedOutMarks`]).
+    marks: Option<Arc<SignedOutMarks>>,
 }
 
 impl AuthService {
@@ -121,7 +123,16 @@ impl AuthService {
             unsaved: AtomicBool::new(false),
             clock: Clock::System,
             picture: Mutex::new(None),
+            marks: None,
         })
+    }
+
+    /// Where to remember sessions that were signed out but could not be removed from the
+    /// keychain, so that no later start shows them as signed in. Without it such a session
+    /// would come back at the next start (and end at its first refresh).
+    pub fn with_signed_out_marks(mut self, marks: SignedOutMarks) -> Self {
+        self.marks = Some(Arc::new(marks));
+        self
     }
 
     /// Replaces the clock (tests use tokio's paused clock).
@@ -151,6 +162,11 @@ impl AuthService {
     pub async fn restore(&self) -> Result<Option<User>, AuthError> {
         match self.read_entry().await? {
             Entry::Missing => Ok(None),
+            Entry::Session(session) if self.is_marked(&session) => {
+                // Signed out earlier, but the keychain would not let go: try again now.
+                self.forget_marked(&session).await;
+                Ok(None)
+            }
             Entry::Session(session) => {
                 let user = session.user.clone();
                 *self.session.lock().await = Some(*session);
@@ -166,9 +182,35 @@ impl AuthService {
     pub async fn peek(&self) -> Result<Option<User>, AuthError> {
         match self.read_entry().await? {
             Entry::Missing => Ok(None),
+            Entry::Session(session) if self.is_marked(&session) => Ok(None),
             Entry::Session(session) => Ok(Some(session.user)),
             Entry::Newer => Err(AuthError::NewerVersion),
             Entry::Garbage => Err(AuthError::UnreadableSession),
+        }
+    }
+
+    /// Whether `session` was signed out here but left in the keychain.
+    fn is_marked(&self, session: &Session) -> bool {
+        match (&self.marks, &session.tokens.refresh_token) {
+            (Some(marks), Some(rt)) => marks.contains(rt.secret()),
+            _ => false,
+        }
+    }
+
+    async fn forget_marked(&self, session: &Session) {
+        match self.store_op(|store| store.delete()).await {
+            Ok(()) => {
+                if let (Some(marks), Some(rt)) = (&self.marks, &session.tokens.refresh_token) {
+                    if let Err(e) = marks.remove(rt.secret()) {
+                        tracing::warn!(error = %e, "could not update the signed-out marks");
+                    }
+                }
+                tracing::info!("removed a session that was signed out earlier");
+            }
+            Err(e) => tracing::warn!(
+                code = e.code(),
+                "a session signed out earlier is still in the keychain; it is not used"
+            ),
         }
     }
 
@@ -485,7 +527,28 @@ impl AuthService {
                 }
             }
         }
-        self.store_op(|store| store.delete()).await?;
+        // A keychain that will not let go must not stop the rest of the sign-out, nor bring the
+        // session back at the next start.
+        if let Err(e) = self.store_op(|store| store.delete()).await {
+            tracing::warn!(
+                code = e.code(),
+                "could not remove the session from the keychain"
+            );
+            let marked = match (
+                &self.marks,
+                session
+                    .as_ref()
+                    .and_then(|s| s.tokens.refresh_token.as_ref()),
+            ) {
+                (Some(marks), Some(rt)) => marks.add(rt.secret()).is_ok(),
+                _ => false,
+            };
+            report.warning = Some(if marked {
+                format!("You are signed out, but the saved sign-in could not be removed from the keychain ({e}); it will not be used again.")
+            } else {
+                format!("You are signed out here, but the saved sign-in could not be removed from the keychain ({e}); remove it in your keychain app.")
+            });
+        }
 
         if let (Some(_), Some(provider), true) =
             (&session, &provider, self.config.end_browser_session)

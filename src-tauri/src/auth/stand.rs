@@ -105,6 +105,8 @@ pub struct StandState {
     pub revoked: Mutex<Vec<String>>,
     /// What the browser's tab was last shown by the loopback listener (the whole answer).
     pub tab: Mutex<Option<String>>,
+    /// Every URL the browser was asked to open.
+    pub opened: Mutex<Vec<String>>,
     token: Mutex<VecDeque<TokenScript>>,
     pub userinfo: Mutex<Answer>,
     pub jwks_status: Mutex<u16>,
@@ -183,6 +185,7 @@ impl Stand {
             log: Mutex::new(Vec::new()),
             revoked: Mutex::new(Vec::new()),
             tab: Mutex::new(None),
+            opened: Mutex::new(Vec::new()),
             token: Mutex::new(VecDeque::new()),
             userinfo: Mutex::new((
                 200,
@@ -242,6 +245,11 @@ impl Stand {
         self.requests().iter().filter(|r| *r == request).count()
     }
 
+    /// Every URL the browser was asked to open.
+    pub fn opened(&self) -> Vec<String> {
+        StandState::lock(&self.state.opened).clone()
+    }
+
     /// The page the browser's tab got from the loopback listener, once it has it.
     pub fn tab(&self) -> Option<String> {
         StandState::lock(&self.state.tab).clone()
@@ -254,11 +262,22 @@ impl Stand {
     /// A service on this stand with an in-memory keychain and a browser that comes back with a
     /// code at once.
     pub fn service(&self) -> (Arc<AuthService>, Arc<MemoryStore>) {
-        let store = Arc::new(MemoryStore::default());
+        self.service_on(Arc::new(MemoryStore::default()), None)
+    }
+
+    /// A service on this stand with `store`, remembering signed-out sessions at `marks`.
+    pub fn service_on(
+        &self,
+        store: Arc<MemoryStore>,
+        marks: Option<std::path::PathBuf>,
+    ) -> (Arc<AuthService>, Arc<MemoryStore>) {
         let browser = Arc::new(CodeBrowser {
             state: self.state.clone(),
         });
-        let service = AuthService::new(self.config(), store.clone(), browser).expect("service");
+        let mut service = AuthService::new(self.config(), store.clone(), browser).expect("service");
+        if let Some(path) = marks {
+            service = service.with_signed_out_marks(super::store::SignedOutMarks::new(path));
+        }
         (Arc::new(service), store)
     }
 }
@@ -355,10 +374,12 @@ impl Browser for CodeBrowser {
                 .find(|(k, _)| k == name)
                 .map(|(_, v)| v.into_owned())
         };
-        *StandState::lock(&self.state.nonce) = get("nonce");
+        StandState::lock(&self.state.opened).push(url.to_string());
         let (Some(state), Some(redirect)) = (get("state"), get("redirect_uri")) else {
-            return Err("no state or redirect_uri".into());
+            // Not an authorization request (the end-session page): nothing comes back.
+            return Ok(());
         };
+        *StandState::lock(&self.state.nonce) = get("nonce");
         let mut callback = Url::parse(&redirect).map_err(|e| e.to_string())?;
         callback
             .query_pairs_mut()

@@ -106,6 +106,8 @@ fn keychain_error(error: keyring::Error) -> AuthError {
 pub struct MemoryStore {
     pub value: Mutex<Option<String>>,
     pub fail: Mutex<bool>,
+    /// Fail only deletes (a keychain that reads and writes but will not remove).
+    pub fail_delete: Mutex<bool>,
 }
 
 impl MemoryStore {
@@ -140,10 +142,83 @@ impl TokenStore for MemoryStore {
     }
     fn delete(&self) -> Result<(), AuthError> {
         self.check()?;
+        if *self
+            .fail_delete
+            .lock()
+            .map_err(|_| AuthError::Keychain("poisoned".into()))?
+        {
+            return Err(AuthError::Keychain("the entry could not be removed".into()));
+        }
         *self
             .value
             .lock()
             .map_err(|_| AuthError::Keychain("poisoned".into()))? = None;
         Ok(())
+    }
+}
+
+/// Refresh tokens that sign-out revoked but could not remove from the keychain, so that a later
+/// start does not show a revoked session as signed in. The file holds SHA-256 hashes, one per
+/// line, never a token (a hash of a 256-bit random token tells nothing about it).
+pub struct SignedOutMarks {
+    path: std::path::PathBuf,
+}
+
+impl SignedOutMarks {
+    pub fn new(path: std::path::PathBuf) -> Self {
+        SignedOutMarks { path }
+    }
+
+    /// `<local data dir>/logto-desktop/signed-out` (on Linux `~/.local/share/...`).
+    pub fn default_path() -> Option<std::path::PathBuf> {
+        dirs::data_local_dir().map(|d| d.join("logto-desktop").join("signed-out"))
+    }
+
+    fn hash(token: &str) -> String {
+        use sha2::Digest;
+        sha2::Sha256::digest(token.as_bytes())
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
+    }
+
+    fn read(&self) -> Vec<String> {
+        std::fs::read_to_string(&self.path)
+            .map(|t| t.lines().map(str::to_string).collect())
+            .unwrap_or_default()
+    }
+
+    fn write(&self, lines: &[String]) -> std::io::Result<()> {
+        if lines.is_empty() {
+            return match std::fs::remove_file(&self.path) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(e),
+                _ => Ok(()),
+            };
+        }
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = self.path.with_extension("tmp");
+        std::fs::write(&tmp, lines.join("\n") + "\n")?;
+        std::fs::rename(tmp, &self.path)
+    }
+
+    pub fn add(&self, token: &str) -> std::io::Result<()> {
+        let mut lines = self.read();
+        let hash = Self::hash(token);
+        if !lines.contains(&hash) {
+            lines.push(hash);
+        }
+        self.write(&lines)
+    }
+
+    pub fn contains(&self, token: &str) -> bool {
+        self.read().contains(&Self::hash(token))
+    }
+
+    pub fn remove(&self, token: &str) -> std::io::Result<()> {
+        let hash = Self::hash(token);
+        let lines: Vec<String> = self.read().into_iter().filter(|l| *l != hash).collect();
+        self.write(&lines)
     }
 }

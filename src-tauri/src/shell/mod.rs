@@ -16,6 +16,7 @@ use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::auth::config::{config_file_path, ConfigSource};
 use crate::auth::pages::Language;
+use crate::auth::store::SignedOutMarks;
 use crate::auth::{AuthError, AuthService, Config, KeyringStore, SystemBrowser};
 use view::{AuthView, Notice, Snapshot};
 
@@ -121,7 +122,11 @@ pub fn make_service(mut config: Config, language: Language) -> Result<AuthServic
         config.ui_locales = Some(language.tag().to_string());
     }
     let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
-    AuthService::new(config, store, Arc::new(SystemBrowser))
+    let service = AuthService::new(config, store, Arc::new(SystemBrowser))?;
+    Ok(match SignedOutMarks::default_path() {
+        Some(path) => service.with_signed_out_marks(SignedOutMarks::new(path)),
+        None => service,
+    })
 }
 
 /// Sets the state, tells the page and the menu.
