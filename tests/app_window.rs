@@ -23,7 +23,7 @@ use url::Url;
 use crate::support::chrome::{webdriver_client, Chrome};
 use crate::support::idp::Idp;
 use crate::support::xvfb::Xvfb;
-use crate::support::{free_port, nothing_listens_on};
+use crate::support::{bounded, free_port, nothing_listens_on};
 
 const WINDOW_TITLE: &str = "Logto Desktop";
 
@@ -136,7 +136,8 @@ impl Sandbox {
             ("XDG_CACHE_HOME", self.path("cache").display().to_string()),
             ("LANGUAGE", language.to_string()),
             ("LANG", lang_var.to_string()),
-            ("RUST_LOG", "debug".to_string()),
+            // The most verbose level, every crate: whatever any of them logs is grepped.
+            ("RUST_LOG", "trace".to_string()),
         ]
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
@@ -235,19 +236,58 @@ impl App {
     }
 
     async fn eval(&self, script: &str) -> serde_json::Value {
-        self.client
-            .execute(script, vec![])
-            .await
-            .unwrap_or(serde_json::Value::Null)
+        bounded(
+            "a script in the window",
+            self.client.execute(script, vec![]),
+        )
+        .await
+        .unwrap_or(serde_json::Value::Null)
     }
 
     /// Runs `script` as an async WebDriver script: it calls `arguments[arguments.length - 1]`
     /// with its answer.
     async fn eval_async(&self, script: &str) -> serde_json::Value {
-        self.client
-            .execute_async(script, vec![])
-            .await
-            .unwrap_or(serde_json::Value::Null)
+        bounded(
+            "an async script in the window",
+            self.client.execute_async(script, vec![]),
+        )
+        .await
+        .unwrap_or(serde_json::Value::Null)
+    }
+
+    /// From now on, records every IPC answer and event payload the page receives: both arrive
+    /// through the callbacks Tauri keeps in `__TAURI_INTERNALS__.callbacks`, which the recorder
+    /// wraps (those already registered, such as the page's state listener, and every new one).
+    async fn record_ipc(&self) {
+        let installed = self
+            .eval(
+                "const cbs = window.__TAURI_INTERNALS__.callbacks;
+                 const log = (window.__ipcLog = []);
+                 const wrap = (fn) => (data) => {
+                   try { log.push(JSON.stringify(data)); } catch (e) { log.push(String(data)); }
+                   return fn(data);
+                 };
+                 for (const [id, fn] of Array.from(cbs.entries())) cbs.set(id, wrap(fn));
+                 const set = cbs.set.bind(cbs);
+                 cbs.set = (id, fn) => set(id, wrap(fn));
+                 return cbs.size;",
+            )
+            .await;
+        assert!(
+            installed.as_u64().is_some_and(|n| n > 0),
+            "the page's listener was not found: {installed}"
+        );
+    }
+
+    /// Everything the page received since [`Self::record_ipc`], one JSON text per message.
+    async fn ipc_log(&self) -> Vec<String> {
+        match self.eval("return window.__ipcLog || []").await {
+            serde_json::Value::Array(items) => items
+                .into_iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
+            _ => Vec::new(),
+        }
     }
 
     /// Calls a Tauri command from the page, as the page would: `{ok: true, value}` or
@@ -288,42 +328,44 @@ impl App {
     }
 
     async fn element(&self, id: &str) -> fantoccini::elements::Element {
-        self.client
-            .find(Locator::Id(id))
+        bounded("finding in the window", self.client.find(Locator::Id(id)))
             .await
             .unwrap_or_else(|e| panic!("#{id} in the window: {e}"))
     }
 
     async fn click(&self, id: &str) {
-        self.element(id)
-            .await
-            .click()
+        let element = self.element(id).await;
+        bounded("clicking in the window", element.click())
             .await
             .unwrap_or_else(|e| panic!("clicking #{id}: {e}"));
     }
 
     async fn type_into(&self, id: &str, text: &str) {
         let element = self.element(id).await;
-        element
-            .clear()
+        bounded("clearing in the window", element.clear())
             .await
             .unwrap_or_else(|e| panic!("clearing #{id}: {e}"));
-        element
-            .send_keys(text)
+        bounded("typing in the window", element.send_keys(text))
             .await
             .unwrap_or_else(|e| panic!("typing into #{id}: {e}"));
     }
 
     /// The element's visible text ("" when it is missing or hidden).
     async fn text(&self, id: &str) -> String {
-        match self.client.find(Locator::Id(id)).await {
-            Ok(element) => element.text().await.unwrap_or_default(),
+        match bounded("finding in the window", self.client.find(Locator::Id(id))).await {
+            Ok(element) => bounded("reading the window", element.text())
+                .await
+                .unwrap_or_default(),
             Err(_) => String::new(),
         }
     }
 
     async fn attr(&self, id: &str, name: &str) -> Option<String> {
-        self.element(id).await.attr(name).await.ok().flatten()
+        let element = self.element(id).await;
+        bounded("reading the window", element.attr(name))
+            .await
+            .ok()
+            .flatten()
     }
 
     async fn wait_text(&self, id: &str, want: impl Fn(&str) -> bool) -> String {
@@ -419,7 +461,7 @@ impl App {
     /// Ends the session (the app exits) and the driver; the display goes last.
     async fn quit(mut self) {
         // The connection sometimes drops while the app exits under D-Bus; that is fine here.
-        let _ = self.client.clone().close().await;
+        let _ = tokio::time::timeout(Duration::from_secs(20), self.client.clone().close()).await;
         let _ = self.driver.kill();
         let _ = self.driver.wait();
     }
@@ -460,7 +502,7 @@ fn query_value(url: &str, name: &str) -> Option<String> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn sign_in_through_the_window_restore_in_a_new_process_and_sign_out() {
-    let idp = Idp::start();
+    let idp = Idp::start_with(&[("IDP_TEST_HOOKS", "1")]);
     let store = empty_keychain(&idp);
     let sandbox = Sandbox::new();
     let chrome = Chrome::start().await;
@@ -565,6 +607,15 @@ async fn sign_in_through_the_window_restore_in_a_new_process_and_sign_out() {
     );
     secrets.extend(session.nonce.as_ref().map(|n| n.secret().to_string()));
     secrets.append(&mut callback_secrets);
+    // And every secret the provider handed out or received in the run (the PKCE verifier, the
+    // tokens of every refresh and of the revocation, not only what the keychain held last).
+    let run = idp.secrets().await;
+    assert!(
+        run.len() >= 7,
+        "too few secrets to prove anything: {}",
+        run.len()
+    );
+    secrets.extend(run.into_iter().filter(|s| s.len() >= 16));
     for secret in secrets {
         assert!(!log.contains(&secret), "a secret reached the app's log");
     }
@@ -844,7 +895,7 @@ async fn the_first_run_screen_refuses_a_bad_endpoint_and_saves_nothing() {
 
 #[tokio::test(flavor = "current_thread")]
 async fn the_call_api_panel_shows_a_tokens_claims_and_never_the_token() {
-    let idp = Idp::start();
+    let idp = Idp::start_with(&[("IDP_TEST_HOOKS", "1")]);
     let store = empty_keychain(&idp);
     let sandbox = Sandbox::new();
     let chrome = Chrome::start().await;
@@ -853,6 +904,7 @@ async fn the_call_api_panel_shows_a_tokens_claims_and_never_the_token() {
     env.push(("LOGTO_RESOURCES", resource));
     let app = App::launch(&sandbox, Lang::En, &env).await;
     app.wait_state("signed-out").await;
+    app.record_ipc().await;
     app.click("sign-in").await;
     let url = sandbox.wait_opened(1).await;
     assert_eq!(query_value(&url, "resource").as_deref(), Some(resource));
@@ -872,35 +924,36 @@ async fn the_call_api_panel_shows_a_tokens_claims_and_never_the_token() {
     );
     app.screenshot("signed-in-api", Lang::En);
 
-    // Whatever the page holds, no token is in it.
+    // Whatever the page holds or was sent (every IPC answer and event, the Call an API answer
+    // included), no secret of the run is in it: every code, state, nonce, verifier and token the
+    // provider handed out or received.
     let page = app
         .eval("return document.documentElement.outerHTML")
         .await
         .as_str()
         .unwrap_or_default()
         .to_string();
-    let session = Session::decode(
-        &stored(&store).expect("stored"),
-        &idp.info.issuer,
-        &idp.info.app_id,
-    )
-    .expect("decodes");
-    let mut secrets: Vec<String> = session
-        .tokens
-        .id_token
-        .iter()
-        .map(|t| t.secret().to_string())
-        .collect();
-    secrets.extend(session.tokens.refresh_token.map(|t| t.secret().clone()));
-    secrets.extend(
-        session
-            .access
-            .get(&Default::default())
-            .map(|t| t.token.secret().clone()),
+    let received = app.ipc_log().await;
+    assert!(
+        received.iter().any(|m| m.contains("signed-in"))
+            && received.iter().any(|m| m.contains(resource)),
+        "the recorder saw the state event and the token answer: {received:?}"
     );
-    for secret in secrets {
-        assert!(!page.contains(&secret), "a token reached the page");
+    let secrets = idp.secrets().await;
+    assert!(
+        secrets.len() >= 8,
+        "too few secrets to prove anything: {}",
+        secrets.len()
+    );
+    let received = received.join("\n");
+    for secret in secrets.iter().filter(|s| s.len() >= 16) {
+        assert!(!page.contains(secret.as_str()), "a secret reached the page");
+        assert!(
+            !received.contains(secret.as_str()),
+            "a secret reached the page over IPC"
+        );
     }
+    assert!(stored(&store).is_some(), "the session is in the keychain");
     app.quit().await;
     chrome.stop().await;
 }

@@ -38,7 +38,9 @@ struct Stats {
 }
 
 async fn stats(h: &Harness) -> Stats {
-    reqwest::get(format!("{}/test/stats", h.idp.info.endpoint))
+    crate::support::http()
+        .get(format!("{}/test/stats", h.idp.info.endpoint))
+        .send()
         .await
         .expect("provider stats")
         .json()
@@ -224,7 +226,7 @@ async fn a_failing_or_unreachable_provider_during_refresh_keeps_the_session() {
     let before = refresh_secret(&h);
 
     // A 503 from the token endpoint: an error that says Logto could not be reached, and nothing lost.
-    let client = reqwest::Client::new();
+    let client = crate::support::http();
     client
         .post(format!("{}/test/fail-token", h.idp.info.endpoint))
         .form(&[("count", "1")])
@@ -356,7 +358,7 @@ async fn organization_tokens_come_from_a_refresh_with_organization_id() {
 /// Rotates the provider's signing key, keeping the previous public key in its JWKS (Logto's grace
 /// period) or dropping it at once. Returns the new `kid`.
 async fn rotate_keys(h: &Harness, keep_previous: bool) -> String {
-    let answer: serde_json::Value = reqwest::Client::new()
+    let answer: serde_json::Value = crate::support::http()
         .post(format!("{}/test/rotate-keys", h.idp.info.endpoint))
         .form(&[("keep_previous", if keep_previous { "1" } else { "0" })])
         .send()

@@ -34,9 +34,10 @@ pub async fn webdriver_client(
     caps: serde_json::Map<String, serde_json::Value>,
 ) -> Result<Client, String> {
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
-    ClientBuilder::new(connector)
-        .capabilities(caps)
-        .connect(&format!("http://127.0.0.1:{port}"))
+    let url = format!("http://127.0.0.1:{port}");
+    let mut builder = ClientBuilder::new(connector);
+    builder.capabilities(caps);
+    super::bounded("opening a WebDriver session", builder.connect(&url))
         .await
         .map_err(|e| e.to_string())
 }
@@ -89,33 +90,32 @@ impl Chrome {
     }
 
     pub async fn goto(&self, url: &str) {
-        self.client.goto(url).await.expect("navigating Chromium");
+        super::bounded("navigating Chromium", self.client.goto(url))
+            .await
+            .expect("navigating Chromium");
     }
 
     pub async fn fill(&self, id: &str, text: &str) {
         let element = self.wait_for(id).await;
-        element
-            .send_keys(text)
+        super::bounded("typing in Chromium", element.send_keys(text))
             .await
             .unwrap_or_else(|e| panic!("typing into #{id}: {e}"));
     }
 
     pub async fn click(&self, id: &str) {
         let element = self.wait_for(id).await;
-        element
-            .click()
+        super::bounded("clicking in Chromium", element.click())
             .await
             .unwrap_or_else(|e| panic!("clicking #{id}: {e}"));
     }
 
     pub async fn wait_for(&self, id: &str) -> fantoccini::elements::Element {
-        match self
+        let wait = self
             .client
             .wait()
             .at_most(Duration::from_secs(20))
-            .for_element(Locator::Id(id))
-            .await
-        {
+            .for_element(Locator::Id(id));
+        match super::bounded("waiting in Chromium", wait).await {
             Ok(element) => element,
             Err(e) => {
                 let url = self
@@ -167,7 +167,7 @@ impl Chrome {
 
     /// Ends the browser session; the driver itself stops on drop.
     pub async fn stop(self) {
-        let _ = self.client.clone().close().await;
+        let _ = tokio::time::timeout(Duration::from_secs(20), self.client.clone().close()).await;
     }
 }
 

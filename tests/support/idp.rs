@@ -104,9 +104,27 @@ impl Idp {
         let _ = self.child.wait();
     }
 
+    /// Every secret value of the run the provider handed out or received (codes, `state`,
+    /// `nonce`, PKCE verifiers, access, refresh and ID tokens). Needs `IDP_TEST_HOOKS=1`.
+    pub async fn secrets(&self) -> Vec<String> {
+        #[derive(Deserialize)]
+        struct Secrets {
+            secrets: Vec<String>,
+        }
+        let answer: Secrets = crate::support::http()
+            .get(format!("{}/test/secrets", self.info.endpoint))
+            .send()
+            .await
+            .expect("the provider's /test/secrets (start it with IDP_TEST_HOOKS=1)")
+            .json()
+            .await
+            .expect("secrets JSON");
+        answer.secrets
+    }
+
     /// Uses a refresh token at the token endpoint directly, as someone holding a copy would.
     pub async fn refresh_directly(&self, refresh_token: &str) -> reqwest::Response {
-        reqwest::Client::new()
+        crate::support::http()
             .post(format!("{}/token", self.info.issuer))
             .form(&[
                 ("grant_type", "refresh_token"),

@@ -1,7 +1,10 @@
-//! Captures what the core logs during a test, so the test can assert no secret ever reached it.
+//! Captures everything logged in this test process, from every thread and every crate, at
+//! TRACE, with the `log` crate bridged into `tracing` (reqwest and others log through `log`), so
+//! a test can grep what the core logged for the secrets of its run. Logs of every test in the
+//! process land in the same capture; each test greps for its own run's values.
 
 use std::io::Write;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 #[derive(Clone, Default)]
 pub struct Captured(Arc<Mutex<Vec<u8>>>);
@@ -24,14 +27,25 @@ impl Write for Captured {
     }
 }
 
-/// Everything at TRACE from every crate, for the current thread (use a current-thread runtime).
-pub fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
-    let captured = Captured::default();
-    let writer = captured.clone();
-    let subscriber = tracing_subscriber::fmt()
-        .with_max_level(tracing::Level::TRACE)
-        .with_ansi(false)
-        .with_writer(move || writer.clone())
-        .finish();
-    (captured, tracing::subscriber::set_default(subscriber))
+static CAPTURED: OnceLock<Captured> = OnceLock::new();
+
+/// The process-wide capture, installed on first use as the global subscriber.
+pub fn capture() -> Captured {
+    CAPTURED
+        .get_or_init(|| {
+            let captured = Captured::default();
+            let writer = captured.clone();
+            // `try_init` also installs the `log` bridge (tracing-subscriber's tracing-log feature).
+            let installed = tracing_subscriber::fmt()
+                .with_max_level(tracing::Level::TRACE)
+                .with_ansi(false)
+                .with_writer(move || writer.clone())
+                .try_init();
+            assert!(
+                installed.is_ok(),
+                "another global subscriber was installed first"
+            );
+            captured
+        })
+        .clone()
 }

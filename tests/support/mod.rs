@@ -38,3 +38,24 @@ pub async fn nothing_listens_on(port: u16) -> bool {
     }
     false
 }
+
+/// The longest any one request to a server of the tests (the provider, a WebDriver, the app) may
+/// take before the test fails.
+pub const STEP_BOUND: Duration = Duration::from_secs(60);
+
+/// Awaits `step` for at most [`STEP_BOUND`]: a server that stops answering fails the test, naming
+/// `what`, instead of hanging the suite.
+pub async fn bounded<T>(what: &str, step: impl std::future::Future<Output = T>) -> T {
+    match tokio::time::timeout(STEP_BOUND, step).await {
+        Ok(value) => value,
+        Err(_) => panic!("{what}: no answer within {} s", STEP_BOUND.as_secs()),
+    }
+}
+
+/// An HTTP client for the tests' own requests to the provider, with a deadline.
+pub fn http() -> reqwest::Client {
+    reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .expect("an HTTP client")
+}

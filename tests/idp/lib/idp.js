@@ -365,6 +365,95 @@ ${demo}`,
     refreshRequests: 0, inFlight: 0, maxInFlight: 0, failNext: 0, jwksRequests: 0,
   };
   if (opts.testHooks) {
+    // The secrets of the run (`GET /test/secrets`), for the app's leak tests: the raw values the
+    // provider handed out or was given, de-duplicated, in the order first seen. Test-only (this
+    // block exists only with IDP_TEST_HOOKS=1) and never logged. Nothing here reads a request
+    // body: what oidc-provider parsed is taken from `ctx.oidc.params` once it has answered (or,
+    // for a token request failed by /test/fail-token, the form that hook read, ctx.state.testForm).
+    const secrets = new Set();
+    const addSecret = (value) => {
+      if (typeof value === 'string' && value !== '') secrets.add(value);
+    };
+    const addParams = (params, names) => {
+      if (!params) return;
+      for (const name of names) addSecret(params[name]);
+    };
+    // Authorization responses: `code` and `state` of a redirect to the client, in the query or in
+    // the fragment of the Location header of any answer.
+    const addFromLocation = (location) => {
+      if (typeof location !== 'string' || !location.includes('code=')) return;
+      let url;
+      try {
+        url = new URL(location, endpoint);
+      } catch {
+        return;
+      }
+      for (const params of [url.searchParams, new URLSearchParams(url.hash.slice(1))]) {
+        if (!params.has('code')) continue;
+        addSecret(params.get('code'));
+        addSecret(params.get('state'));
+      }
+    };
+    // The same authorization responses as oidc-provider builds them, whatever the response mode
+    // (form_post answers have no Location).
+    provider.on('authorization.success', (ctx, out) => {
+      addSecret(out?.code);
+      if (out?.code) addSecret(out.state);
+    });
+    const tokenAnswer = (body) => {
+      if (body && typeof body === 'object' && !Buffer.isBuffer(body)) return body;
+      if (typeof body === 'string' || Buffer.isBuffer(body)) {
+        try {
+          return JSON.parse(body.toString());
+        } catch {
+          return undefined; // no log: the message could quote the body
+        }
+      }
+      return undefined;
+    };
+    app.use(async (ctx, next) => {
+      if (ctx.path === '/test/secrets' && ctx.method === 'GET') {
+        ctx.set('Cache-Control', 'no-store');
+        ctx.body = { secrets: [...secrets] };
+        return undefined;
+      }
+      if (ctx.path === '/test/secrets/clear' && ctx.method === 'POST') {
+        secrets.clear();
+        ctx.status = 204;
+        return undefined;
+      }
+      const path = ctx.path;
+      const isAuth = path === '/oidc/auth' || path.startsWith('/oidc/auth/');
+      if (isAuth && ctx.method === 'GET') addParams(ctx.query, ['nonce', 'state']);
+      let thrown = false;
+      try {
+        await next();
+      } catch (err) {
+        thrown = true;
+        throw err;
+      } finally {
+        try {
+          const params = ctx.oidc?.params ?? ctx.state.testForm;
+          if (isAuth) {
+            addParams(params, ['nonce', 'state']);
+          } else if (path === '/oidc/token') {
+            const grantType = params?.grant_type;
+            if (grantType === 'authorization_code') addParams(params, ['code', 'code_verifier']);
+            else if (grantType === 'refresh_token') addParams(params, ['refresh_token']);
+            if (!thrown && ctx.status === 200) {
+              addParams(tokenAnswer(ctx.body), ['access_token', 'refresh_token', 'id_token']);
+            }
+          } else if (path === '/oidc/token/revocation') {
+            addParams(params, ['token']);
+          }
+          addFromLocation(ctx.response.get('Location'));
+        } catch {
+          // never fails the request, and never logs (a message could quote a secret)
+        }
+      }
+      return undefined;
+    });
+
     // The request log: what the provider was told at the endpoints below, in order of arrival,
     // without any token itself (only the SHA-256, in hex, of the refresh token of a refresh grant
     // and of the token of a revocation, for tests to compare with hashes of the tokens they hold).
