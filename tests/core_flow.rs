@@ -540,3 +540,100 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     files
 }
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+/// Issue 8: a second sign-in never replaces a live one, an entry from a newer version is left
+/// alone by `--status` and by a start, and sign-out tells Logto about the very token it held;
+/// checked against the real keychain and the provider's own request log.
+#[tokio::test(flavor = "current_thread")]
+async fn no_grant_is_left_behind_and_no_entry_deleted_that_is_not_ours() {
+    let (mut h, chrome) = signed_in_as_alice().await;
+    let stored = h.stored().expect("stored");
+    let before = h.idp.requests().await;
+
+    // Signing in while signed in is refused before anything reaches Logto.
+    let err = h
+        .service
+        .sign_in(SignInMethod::Logto, |_| {})
+        .await
+        .expect_err("already signed in");
+    assert_eq!(err.code(), "sign_in.already_signed_in");
+    assert_eq!(
+        h.idp.requests().await.len(),
+        before.len(),
+        "Logto was told nothing"
+    );
+    assert!(h.urls.try_recv().is_err(), "no browser was opened");
+    assert_eq!(
+        h.stored()
+            .and_then(|s| s.tokens.refresh_token.map(|t| t.secret().clone())),
+        stored
+            .tokens
+            .refresh_token
+            .as_ref()
+            .map(|t| t.secret().clone())
+    );
+
+    // Sign-out revokes exactly the refresh token the keychain held.
+    let rt = stored
+        .tokens
+        .refresh_token
+        .as_ref()
+        .expect("a refresh token")
+        .secret()
+        .clone();
+    h.service.sign_out().await.expect("sign-out");
+    let revocations: Vec<_> = h
+        .idp
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r["path"] == "/oidc/token/revocation")
+        .collect();
+    assert_eq!(revocations.len(), 1, "{revocations:?}");
+    assert_eq!(revocations[0]["token_sha256"], sha256_hex(&rt).as_str());
+    assert_eq!(revocations[0]["status"], 200);
+    chrome.stop().await;
+
+    // An entry a newer version wrote: --status and a start leave it as it is.
+    let newer = r#"{"v":9,"something":"new"}"#;
+    h.store.save(newer).expect("writing the keychain");
+    let (ok, stdout, _) = status(&h.idp.info.endpoint, &h.idp.info.app_id);
+    assert!(!ok);
+    let shown: serde_json::Value = serde_json::from_str(&stdout).expect("JSON");
+    assert_eq!(shown["code"], "keychain.newer_version", "{stdout}");
+    let restarted = AuthService::new(
+        h.service.config().clone(),
+        h.store.clone(),
+        std::sync::Arc::new(crate::support::chrome::channel_browser().0),
+    )
+    .expect("service");
+    let err = restarted.restore().await.expect_err("newer");
+    assert_eq!(err.code(), "keychain.newer_version");
+    assert_eq!(
+        h.store.load().expect("reading").as_deref(),
+        Some(newer),
+        "left alone"
+    );
+
+    // Garbage: --status reports it and keeps it; a start removes it, with a notice.
+    h.store.save("{not an entry").expect("writing the keychain");
+    let (_, stdout, _) = status(&h.idp.info.endpoint, &h.idp.info.app_id);
+    assert!(stdout.contains("keychain.unreadable"), "{stdout}");
+    assert_eq!(
+        h.store.load().expect("reading").as_deref(),
+        Some("{not an entry")
+    );
+    assert_eq!(
+        restarted.restore().await.expect_err("corrupt").code(),
+        "keychain.corrupt"
+    );
+    assert_eq!(h.store.load().expect("reading"), None);
+}

@@ -7,10 +7,12 @@
 //!
 //! - `support`: starting and stopping the provider, the browser, the window driver; log capture.
 //! - `core_flow`: the sign-in core against the provider: sign-in, Amazon, restore, sign-out,
-//!   cancel, timeout, forged callbacks, refusals, RS256 tenants, a corrupt keychain entry.
+//!   cancel, timeout, forged callbacks, refusals, RS256 tenants, a corrupt keychain entry, no
+//!   grant left behind and no entry deleted that is not the app's (with the provider's request log).
 //! - `token_flow`: refresh on expiry, single-flight refresh across resources, a stolen refresh
-//!   token, a failing or unreachable provider, a restart mid-session, organization tokens.
-//! - `app_window`: the app binary, driven through its window.
+//!   token, a failing or unreachable provider, a restart mid-session, organization tokens, signing
+//!   keys rotated at the provider, 8 and 16 KB ID tokens.
+//! - `app_window`: the app binary, driven through its window (what it may call, what it receives).
 
 mod support;
 

@@ -122,6 +122,21 @@ impl Idp {
         answer.secrets
     }
 
+    /// What the provider was told, in order: `{method, path, grant_type?, token_type_hint?,
+    /// status, token_sha256?}` per request to its token, revocation, end-session, JWKS and
+    /// userinfo endpoints. Needs `IDP_TEST_HOOKS=1`.
+    pub async fn requests(&self) -> Vec<serde_json::Value> {
+        let answer: serde_json::Value = crate::support::http()
+            .get(format!("{}/test/requests", self.info.endpoint))
+            .send()
+            .await
+            .expect("the provider's /test/requests (start it with IDP_TEST_HOOKS=1)")
+            .json()
+            .await
+            .expect("requests JSON");
+        answer["requests"].as_array().cloned().unwrap_or_default()
+    }
+
     /// Uses a refresh token at the token endpoint directly, as someone holding a copy would.
     pub async fn refresh_directly(&self, refresh_token: &str) -> reqwest::Response {
         crate::support::http()
