@@ -9,22 +9,12 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::error::AuthError;
 use super::session::tests::sample;
-use super::stand::{Stand, APP};
+use super::stand::{sign_in, Stand, APP};
 use super::store::{MemoryStore, TokenStore};
-use super::{AuthService, SignInMethod, User};
+use super::{AuthService, SignInMethod};
 
 const API: &str = "https://api.example.test";
-
-async fn sign_in(service: &AuthService) -> Result<User, AuthError> {
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        service.sign_in(SignInMethod::Logto, |_| {}),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("the sign-in did not end within 30 s"))
-}
 
 fn held(store: &MemoryStore) -> Option<String> {
     store.load().expect("memory store")

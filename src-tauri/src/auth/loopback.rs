@@ -985,45 +985,15 @@ mod tests {
         let (port, wait) = start();
 
         // A 1 MB request line that never ends: answered (414) or closed without reading it all.
-        let stream = TcpStream::connect(addr(port)).await.expect("connect");
-        let (mut read, mut write) = stream.into_split();
-        let writer = tokio::spawn(async move {
-            let mut line = b"GET /".to_vec();
-            line.resize(1024 * 1024, b'a');
-            let _ = write.write_all(&line).await;
-            write
-        });
-        let mut bytes = Vec::new();
-        let ended = timeout(Duration::from_secs(5), read.read_to_end(&mut bytes)).await;
-        assert!(ended.is_ok(), "the server answered or closed");
-        let reply = Reply { bytes };
-        assert!(
-            reply.status().is_none() || reply.status() == Some(414),
-            "{}",
-            reply.text()
-        );
-        writer.abort();
+        let mut line = b"GET /".to_vec();
+        line.resize(1024 * 1024, b'a');
+        endless_head_is_refused(port, line, 414).await;
 
         // A header block that never ends: 431 or closed.
-        let stream = TcpStream::connect(addr(port)).await.expect("connect");
-        let (mut read, mut write) = stream.into_split();
-        let writer = tokio::spawn(async move {
-            let mut head =
-                format!("GET /callback HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Big: ").into_bytes();
-            head.resize(1024 * 1024, b'b');
-            let _ = write.write_all(&head).await;
-            write
-        });
-        let mut bytes = Vec::new();
-        let ended = timeout(Duration::from_secs(5), read.read_to_end(&mut bytes)).await;
-        assert!(ended.is_ok(), "the server answered or closed");
-        let reply = Reply { bytes };
-        assert!(
-            reply.status().is_none() || reply.status() == Some(431),
-            "{}",
-            reply.text()
-        );
-        writer.abort();
+        let mut head =
+            format!("GET /callback HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nX-Big: ").into_bytes();
+        head.resize(1024 * 1024, b'b');
+        endless_head_is_refused(port, head, 431).await;
 
         // Too many small fields: 431.
         let mut many = format!("GET /callback HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
@@ -1048,6 +1018,27 @@ mod tests {
     }
 
     /// Waits until `port` can be bound again (std sets SO_REUSEADDR, as the app's checks do).
+    /// Sends a megabyte of head that never ends and expects `status` or a close, within 5 s and
+    /// without the server reading it all.
+    async fn endless_head_is_refused(port: u16, head: Vec<u8>, status: u16) {
+        let stream = TcpStream::connect(addr(port)).await.expect("connect");
+        let (mut read, mut write) = stream.into_split();
+        let writer = tokio::spawn(async move {
+            let _ = write.write_all(&head).await;
+            write
+        });
+        let mut bytes = Vec::new();
+        let ended = timeout(Duration::from_secs(5), read.read_to_end(&mut bytes)).await;
+        assert!(ended.is_ok(), "the server answered or closed");
+        let reply = Reply { bytes };
+        assert!(
+            reply.status().is_none() || reply.status() == Some(status),
+            "{}",
+            reply.text()
+        );
+        writer.abort();
+    }
+
     async fn port_is_free(port: u16) -> bool {
         for _ in 0..40 {
             if std::net::TcpListener::bind(addr(port)).is_ok() {

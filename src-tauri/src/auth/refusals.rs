@@ -9,22 +9,12 @@ use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
 use openidconnect::{AccessToken, AccessTokenHash};
 use serde_json::{json, Value};
 
-use super::error::AuthError;
 use super::session::Session;
-use super::stand::{Answer, Key, Stand, APP};
+use super::stand::{sign_in, Answer, Key, Stand, APP};
 use super::store::{MemoryStore, TokenStore};
-use super::{AuthService, SignInMethod, User};
+use super::AuthService;
 
 const API: &str = "https://api.example.test";
-
-async fn sign_in(service: &AuthService) -> Result<User, AuthError> {
-    tokio::time::timeout(
-        Duration::from_secs(30),
-        service.sign_in(SignInMethod::Logto, |_| {}),
-    )
-    .await
-    .unwrap_or_else(|_| panic!("the sign-in did not end within 30 s"))
-}
 
 fn stored(store: &MemoryStore, stand: &Stand) -> Option<Session> {
     store

@@ -161,6 +161,17 @@ impl StandState {
     }
 }
 
+/// Runs one sign-in on `service` to its end (the stand's browser comes back at once), failing
+/// the test rather than hanging it.
+pub async fn sign_in(service: &AuthService) -> Result<super::User, super::AuthError> {
+    tokio::time::timeout(
+        Duration::from_secs(30),
+        service.sign_in(super::SignInMethod::Logto, |_| {}),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("the sign-in did not end within 30 s"))
+}
+
 /// The running stand-in. Dropping it stops the server.
 pub struct Stand {
     pub state: Arc<StandState>,
