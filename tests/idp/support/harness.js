@@ -281,3 +281,20 @@ export async function signedIn(info, opts = {}) {
 }
 
 export const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// Each [method, path] answers 404 on a provider started without IDP_TEST_HOOKS. Returns the
+// statuses, so a caller can assert on them with its own message.
+export async function statusesWithoutHooks(routes) {
+  const plain = await startServer();
+  try {
+    const statuses = [];
+    for (const [method, route] of routes) {
+      const res = await fetch(`${plain.info.endpoint}${route}`, { method });
+      await res.arrayBuffer();
+      statuses.push(res.status);
+    }
+    return statuses;
+  } finally {
+    await plain.stop();
+  }
+}

@@ -3,7 +3,7 @@ import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
 import {
-  postForm, refresh, signedIn, startServer, userinfo,
+  postForm, refresh, signedIn, startServer, userinfo, statusesWithoutHooks,
 } from '../support/harness.js';
 
 const sha256 = (value) => createHash('sha256').update(value).digest('hex');
@@ -111,15 +111,6 @@ test('clear empties the log', async () => {
 });
 
 test('without IDP_TEST_HOOKS the request log routes are 404', async () => {
-  const plain = await startServer();
-  try {
-    const get = await fetch(`${plain.info.endpoint}/test/requests`);
-    await get.arrayBuffer();
-    assert.equal(get.status, 404);
-    const post = await fetch(`${plain.info.endpoint}/test/requests/clear`, { method: 'POST' });
-    await post.arrayBuffer();
-    assert.equal(post.status, 404);
-  } finally {
-    await plain.stop();
-  }
+  const statuses = await statusesWithoutHooks([['GET', '/test/requests'], ['POST', '/test/requests/clear']]);
+  assert.deepEqual(statuses, [404, 404]);
 });

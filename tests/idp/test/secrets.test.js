@@ -3,8 +3,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  authRequest, Browser, exchangeCode, formAction, hiddenInputs, postForm, randomToken, refresh,
-  signedIn, startServer,
+  authRequest, Browser, exchangeCode, formAction, hiddenInputs, postForm, randomToken, refresh, signedIn, startServer, statusesWithoutHooks,
 } from '../support/harness.js';
 
 let server;
@@ -104,15 +103,6 @@ test('clear empties it', async () => {
 });
 
 test('without IDP_TEST_HOOKS the secrets routes are 404', async () => {
-  const plain = await startServer();
-  try {
-    const get = await fetch(`${plain.info.endpoint}/test/secrets`);
-    await get.arrayBuffer();
-    assert.equal(get.status, 404);
-    const post = await fetch(`${plain.info.endpoint}/test/secrets/clear`, { method: 'POST' });
-    await post.arrayBuffer();
-    assert.equal(post.status, 404);
-  } finally {
-    await plain.stop();
-  }
+  const statuses = await statusesWithoutHooks([['GET', '/test/secrets'], ['POST', '/test/secrets/clear']]);
+  assert.deepEqual(statuses, [404, 404]);
 });
