@@ -62,10 +62,10 @@ fn audience(token: &logto_desktop::auth::tokens::CachedToken) -> serde_json::Val
 
 #[tokio::test(flavor = "current_thread")]
 async fn an_access_token_near_expiry_is_refreshed_and_the_rotated_refresh_token_stored() {
-    // 66 s lifetime: fresh for the first few seconds (room for a slow machine between the
-    // sign-in and the first call), then inside the 60 s margin.
+    // 12 s lifetime: fresh for 9 s (room for a slow machine between the sign-in and the first
+    // call), then inside its margin (a quarter of its life: 3 s).
     let h = signed_in(
-        &[("IDP_ACCESS_TOKEN_TTL", "66"), ("IDP_TEST_HOOKS", "1")],
+        &[("IDP_ACCESS_TOKEN_TTL", "12"), ("IDP_TEST_HOOKS", "1")],
         |_| {},
     )
     .await;
@@ -87,7 +87,9 @@ async fn an_access_token_near_expiry_is_refreshed_and_the_rotated_refresh_token_
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
-    let wait = (expires_at - 60 + 1).saturating_sub(now);
+    let margin = logto_desktop::auth::tokens::refresh_margin(Some(12));
+    assert_eq!(margin, 3);
+    let wait = (expires_at - margin + 1).saturating_sub(now);
     tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(100)).await;
     let second = h
         .service
@@ -382,14 +384,14 @@ fn kid_of(jwt: &str) -> Option<String> {
 
 #[tokio::test(flavor = "current_thread")]
 async fn a_signing_key_rotated_at_logto_is_followed_with_one_fetch_of_the_keys() {
-    // 61 s access tokens are fresh for 1 s only, so each call a second apart refreshes.
+    // 4 s access tokens are fresh for 3 s (their margin is a quarter of their life), so a call
+    // more than 3 s after the last refresh refreshes again.
     let h = signed_in(
-        &[("IDP_TEST_HOOKS", "1"), ("IDP_ACCESS_TOKEN_TTL", "61")],
+        &[("IDP_TEST_HOOKS", "1"), ("IDP_ACCESS_TOKEN_TTL", "4")],
         |c| c.resources = vec!["https://api.example.test".into()],
     )
     .await;
     assert_eq!(stats(&h).await.jwks_requests, 1, "discovery's fetch");
-    tokio::time::sleep(Duration::from_millis(1100)).await;
     let before = refresh_secret(&h);
 
     // Logto's Console "rotate" with a grace period: the refreshed ID token has the new kid.
@@ -417,8 +419,8 @@ async fn a_signing_key_rotated_at_logto_is_followed_with_one_fetch_of_the_keys()
     // token are kept, and the error says so.
     let before = refresh_secret(&h);
     let kid = rotate_keys(&h, false).await;
-    // Past the 1 s the 61 s tokens stay fresh, so the next call refreshes.
-    tokio::time::sleep(Duration::from_millis(1100)).await;
+    // Past the 3 s the 4 s tokens stay fresh, so the next call refreshes.
+    tokio::time::sleep(Duration::from_millis(3200)).await;
     let err = h
         .service
         .get_access_token(Some("https://api.example.test"), None)

@@ -133,6 +133,7 @@ pub async fn exchange_code(
                 CachedToken {
                     token: access_token,
                     expires_at: Some(expiry(&answer, unix_now())),
+                    lifetime: Some(lifetime(&answer)),
                     scope: scope_text(&answer),
                 },
             );
@@ -143,11 +144,18 @@ pub async fn exchange_code(
     })
 }
 
-/// When a token answer's access token expires, in seconds since the Unix epoch; an answer
-/// without `expires_in` gets [`DEFAULT_ACCESS_TOKEN_LIFETIME`].
+/// How long a token answer's access token lives, in seconds; an answer without `expires_in`
+/// gets [`DEFAULT_ACCESS_TOKEN_LIFETIME`].
+pub fn lifetime(answer: &impl OAuth2TokenResponse) -> u64 {
+    answer
+        .expires_in()
+        .unwrap_or(DEFAULT_ACCESS_TOKEN_LIFETIME)
+        .as_secs()
+}
+
+/// When a token answer's access token expires, in seconds since the Unix epoch.
 pub fn expiry(answer: &impl OAuth2TokenResponse, now: u64) -> u64 {
-    let lifetime = answer.expires_in().unwrap_or(DEFAULT_ACCESS_TOKEN_LIFETIME);
-    now.saturating_add(lifetime.as_secs())
+    now.saturating_add(lifetime(answer))
 }
 
 pub fn scope_text(answer: &impl OAuth2TokenResponse) -> Option<String> {

@@ -275,6 +275,7 @@ fn session() -> impl Strategy<Value = Session> {
                     CachedToken {
                         token: AccessToken::new(at),
                         expires_at: at_exp,
+                        lifetime: None,
                         scope: None,
                     },
                 );

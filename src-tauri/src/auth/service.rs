@@ -595,7 +595,7 @@ impl AuthService {
     }
 
     /// An access token for `resource` (RFC 8707) and/or `organization`, or the default one when
-    /// both are `None`. A cached token with more than [`super::tokens::EXPIRY_MARGIN`] left is
+    /// both are `None`. A cached token with more than its [`super::tokens::refresh_margin`] left is
     /// returned at once; otherwise one refresh runs, however many callers ask at the same time,
     /// and the rotated refresh token is in the keychain before the new access token is returned.
     ///

@@ -269,6 +269,7 @@ impl Session {
                 CachedToken {
                     token: AccessToken::new(at),
                     expires_at: stored.at_exp,
+                    lifetime: None,
                     scope: stored.scope.clone(),
                 },
             );
@@ -300,6 +301,7 @@ pub(crate) mod tests {
             CachedToken {
                 token: AccessToken::new("AT-secret".into()),
                 expires_at: Some(1_900_000_000),
+                lifetime: None,
                 scope: None,
             },
         );
@@ -308,6 +310,7 @@ pub(crate) mod tests {
             CachedToken {
                 token: AccessToken::new("API-AT-secret".into()),
                 expires_at: Some(1_900_000_000),
+                lifetime: None,
                 scope: None,
             },
         );

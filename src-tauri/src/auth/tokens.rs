@@ -7,8 +7,18 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use openidconnect::AccessToken;
 
-/// Refresh this long before a token expires, so a token handed out still has time to be used.
+/// Refresh at most this long before a token expires, so a token handed out still has time to be
+/// used.
 pub const EXPIRY_MARGIN: Duration = Duration::from_secs(60);
+
+/// How long before its expiry a token is refreshed: [`EXPIRY_MARGIN`], or a quarter of its
+/// lifetime when that is shorter. A fixed 60 s would refresh a token that lives 60 s (Logto lets
+/// an API resource set any lifetime) on every call; a quarter still leaves it most of its life.
+/// Of unknown lifetime (a token restored from the keychain): the full margin.
+pub fn refresh_margin(lifetime: Option<u64>) -> u64 {
+    let full = EXPIRY_MARGIN.as_secs();
+    lifetime.map_or(full, |l| (l / 4).min(full))
+}
 
 /// Which access token: the default one (userinfo), one for an API resource (RFC 8707), or an
 /// organization token (Logto's `organization_id`).
@@ -42,15 +52,17 @@ pub struct CachedToken {
     /// Seconds since the Unix epoch. Every token this version receives has one (an answer without
     /// `expires_in` gets a default); `None` only for an entry stored without it.
     pub expires_at: Option<u64>,
+    /// How long it was given to live, in seconds, when it arrived (see [`refresh_margin`]).
+    pub lifetime: Option<u64>,
     pub scope: Option<String>,
 }
 
 impl CachedToken {
-    /// Fresh enough to hand out at `now`: more than [`EXPIRY_MARGIN`] left. A token of unknown
-    /// expiry is not: it is replaced rather than trusted forever.
+    /// Fresh enough to hand out at `now`: more than its [`refresh_margin`] left. A token of
+    /// unknown expiry is not: it is replaced rather than trusted forever.
     pub fn is_fresh(&self, now: u64) -> bool {
         match self.expires_at {
-            Some(at) => at > now.saturating_add(EXPIRY_MARGIN.as_secs()),
+            Some(at) => at > now.saturating_add(refresh_margin(self.lifetime)),
             None => false,
         }
     }
@@ -139,6 +151,7 @@ mod tests {
         CachedToken {
             token: AccessToken::new("t".into()),
             expires_at,
+            lifetime: None,
             scope: None,
         }
     }
@@ -165,6 +178,41 @@ mod tests {
         assert!(
             cache.get(&key).is_some(),
             "a stale token is kept until replaced"
+        );
+    }
+
+    /// Logto lets an API resource give its tokens any lifetime: 60 s and 20 s tokens are not
+    /// refreshed on every call, but a quarter of their life before they expire.
+    #[tokio::test(start_paused = true)]
+    async fn a_short_lived_token_is_refreshed_a_quarter_of_its_life_before_it_expires() {
+        for (lifetime, margin) in [(3600, 60), (240, 60), (60, 15), (20, 5), (2, 0)] {
+            let clock = Clock::tokio();
+            let key = TokenKey::new(Some("https://api.example.com"), None);
+            let mut cache = TokenCache::default();
+            cache.insert(
+                key.clone(),
+                CachedToken {
+                    lifetime: Some(lifetime),
+                    ..token(Some(clock.now() + lifetime))
+                },
+            );
+            assert_eq!(refresh_margin(Some(lifetime)), margin);
+            tokio::time::advance(Duration::from_secs(lifetime - margin - 1)).await;
+            assert!(
+                cache.fresh(&key, clock.now()).is_some(),
+                "{lifetime} s: fresh {} s before expiry",
+                margin + 1
+            );
+            tokio::time::advance(Duration::from_secs(1)).await;
+            assert!(
+                cache.fresh(&key, clock.now()).is_none(),
+                "{lifetime} s: refreshed {margin} s before expiry"
+            );
+        }
+        assert_eq!(
+            refresh_margin(None),
+            60,
+            "unknown lifetime: the full margin"
         );
     }
 
