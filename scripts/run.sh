@@ -4,7 +4,10 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh run
-cargo build --locked
+# Built the way `make test` builds it (cargo test's feature set, dev-dependencies included), so
+# that `make run` after `make test` reuses that build instead of rebuilding most of the tree for
+# `cargo build`'s smaller feature set. The binary is the same app.
+cargo test --locked --no-run --quiet
 
 if [ -z "${LOGTO_ENDPOINT:-}" ] && [ -z "${LOGTO_APP_ID:-}" ]; then
   info=$(mktemp)
