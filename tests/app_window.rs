@@ -1042,3 +1042,59 @@ async fn the_window_reaches_only_what_it_needs() {
     chrome.stop().await;
     app.quit().await;
 }
+
+/// Issue 9: a signed-out window has discovery and the keys ready before the click, so no round
+/// trip stands between "Sign in" and the browser; a signed-in start makes no request at all.
+#[tokio::test(flavor = "current_thread")]
+async fn a_signed_out_start_fetches_discovery_ahead_and_a_signed_in_one_asks_nothing() {
+    let idp = Idp::start_with(&[("IDP_TEST_HOOKS", "1")]);
+    let _store = empty_keychain(&idp);
+    let sandbox = Sandbox::new();
+    let chrome = Chrome::start().await;
+    let app = App::launch(&sandbox, Lang::En, &idp_env(&idp)).await;
+    app.wait_state("signed-out").await;
+    let start = Instant::now();
+    let jwks = |requests: &[serde_json::Value]| {
+        requests
+            .iter()
+            .filter(|r| r["path"] == "/oidc/jwks")
+            .count()
+    };
+    while jwks(&idp.requests().await) == 0 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the keys were not fetched ahead"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // The click goes to the browser with nothing fetched in between.
+    let before = idp.requests().await.len();
+    app.click("sign-in").await;
+    let url = sandbox.wait_opened(1).await;
+    assert_eq!(
+        idp.requests().await.len(),
+        before,
+        "a request before the browser opened"
+    );
+    let alice = idp.alice().clone();
+    chrome
+        .sign_in_with_password(&url, &alice.username, &alice.password)
+        .await;
+    chrome.landed_on("ok").await;
+    app.wait_state("signed-in").await;
+    app.quit().await;
+    chrome.stop().await;
+
+    // Restarted signed in: the user is shown, and Logto hears nothing.
+    let before = idp.requests().await.len();
+    let app = App::launch(&sandbox, Lang::En, &idp_env(&idp)).await;
+    app.wait_state("signed-in").await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        idp.requests().await.len(),
+        before,
+        "a signed-in start asked Logto"
+    );
+    app.quit().await;
+}

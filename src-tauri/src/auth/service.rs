@@ -156,6 +156,13 @@ impl AuthService {
         Ok(provider)
     }
 
+    /// Fetches and checks discovery and the keys ahead of a sign-in (the window does it when it
+    /// shows the signed-out screen), so that the click has no network round trip in front of
+    /// the browser. A failure is not kept: the sign-in tries again.
+    pub async fn prefetch(&self) -> Result<(), AuthError> {
+        self.provider().await.map(|_| ())
+    }
+
     /// Reads the stored session, with no network. A stored secret that cannot be read is removed
     /// and reported as [`AuthError::CorruptSession`]; one written by a newer version of the app
     /// is left alone and reported as [`AuthError::NewerVersion`].

@@ -154,7 +154,21 @@ pub async fn restore<R: Runtime>(app: AppHandle<R>) {
         },
         Err(e) => AuthView::from_error(&e),
     };
+    let signed_out = matches!(view, AuthView::SignedOut { .. });
     set_view(&app, view);
+    if signed_out {
+        // The next thing a person does is sign in: have discovery and the keys ready, so no
+        // round trip stands between the click and the browser. Signed in, nothing is fetched
+        // (a restore uses no network).
+        tauri::async_runtime::spawn(async move {
+            if let Err(e) = service.prefetch().await {
+                tracing::debug!(
+                    code = e.code(),
+                    "discovery not fetched ahead; the sign-in will"
+                );
+            }
+        });
+    }
 }
 
 /// Brings the main window to the front (after the browser hands back, the person's attention is
