@@ -313,3 +313,19 @@ async fn a_keychain_that_will_not_let_go_neither_stops_sign_out_nor_brings_the_s
     assert_eq!(held(&store), None);
     assert!(!path.exists(), "the mark went with it");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_prefetch_is_not_kept_and_the_sign_in_fetches_again() {
+    let stand = Stand::start();
+    stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-1"));
+    let (service, _store) = stand.service();
+    *stand.state.jwks_status.lock().expect("lock") = 500;
+    let err = service.prefetch().await.expect_err("the keys fail");
+    assert_eq!(err.code(), "network.unreachable");
+    *stand.state.jwks_status.lock().expect("lock") = 200;
+    sign_in(&service).await.expect("the sign-in fetches discovery again");
+    assert_eq!(stand.count("GET /oidc/.well-known/openid-configuration"), 2);
+    // Fetched once, kept: a second prefetch asks nothing.
+    service.prefetch().await.expect("cached");
+    assert_eq!(stand.count("GET /oidc/.well-known/openid-configuration"), 2);
+}
