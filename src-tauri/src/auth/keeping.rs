@@ -323,7 +323,9 @@ async fn a_failed_prefetch_is_not_kept_and_the_sign_in_fetches_again() {
     let err = service.prefetch().await.expect_err("the keys fail");
     assert_eq!(err.code(), "network.unreachable");
     *stand.state.jwks_status.lock().expect("lock") = 200;
-    sign_in(&service).await.expect("the sign-in fetches discovery again");
+    sign_in(&service)
+        .await
+        .expect("the sign-in fetches discovery again");
     assert_eq!(stand.count("GET /oidc/.well-known/openid-configuration"), 2);
     // Fetched once, kept: a second prefetch asks nothing.
     service.prefetch().await.expect("cached");
