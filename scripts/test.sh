@@ -16,6 +16,11 @@ status=0
 xvfb-run -a -s "-screen 0 1280x900x24" \
   dbus-run-session -- scripts/with-keyring.sh \
   cargo test --locked -- --test-threads=2 2>&1 | tee "$log" || status=$?
+# The benchmarks once each, in debug: they still run (the numbers are `make bench`'s job).
+echo "== bench smoke"
+dbus-run-session -- scripts/with-keyring.sh \
+  cargo test --locked --bench core -- --smoke 2>&1 | tee -a "$log" || status=$?
 # One closing line over every cargo test binary.
-awk '/^test result:/ { p += $4; f += $6 } END { printf "total: %d passed, %d failed\n", p, f }' "$log"
+awk '/^test result:/ { p += $4; f += $6 } /^bench smoke:/ { p += $3; f += $5 }
+  END { printf "total: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"
