@@ -9,3 +9,4 @@ scripts/deps.sh test
 mkdir -p target/bench
 dbus-run-session -- scripts/with-keyring.sh \
   cargo bench --locked --bench core -- --json target/bench/core.json --svg docs/benchmarks.svg
+cargo bench --locked --bench cached

@@ -20,7 +20,9 @@ xvfb-run -a -s "-screen 0 1280x900x24" \
 echo "== bench smoke"
 dbus-run-session -- scripts/with-keyring.sh \
   cargo test --locked --bench core -- --smoke 2>&1 | tee -a "$log" || status=$?
+cargo test --locked --bench cached 2>&1 | tee -a "$log" || status=$?
 # One closing line over every cargo test binary.
-awk '/^test result:/ { p += $4; f += $6 } /^bench smoke:/ { p += $3; f += $5 }
+# criterion's test mode says "Success" for each benchmark it ran once.
+awk '/^test result:/ { p += $4; f += $6 } /^bench smoke:/ { p += $3; f += $5 } /^Success$/ { p += 1 }
   END { printf "total: %d passed, %d failed\n", p, f }' "$log"
 exit "$status"
