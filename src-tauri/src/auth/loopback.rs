@@ -396,7 +396,7 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>, slot: Arc<Slot>) -> O
             }
             outcome
         }
-        Verdict::Done(_, Ok(Callback::Code(code))) => {
+        Verdict::Code(code) => {
             slot.phase.store(FINAL, Ordering::SeqCst);
             Outcome::Arrived(code, stream)
         }
@@ -466,6 +466,9 @@ fn head_end(buf: &[u8], from: usize) -> Option<usize> {
 
 enum Verdict {
     Stray(Page),
+    /// The code: answered later, once the sign-in's outcome is known.
+    Code(AuthorizationCode),
+    /// Decisive, and answered now: a provider's refusal, or a check that failed.
     Done(Page, Result<Callback, AuthError>),
 }
 
@@ -530,7 +533,7 @@ fn judge(request: &Head<'_>, host: &str, expect: &Expectation) -> Verdict {
     };
     // An absolute-form target (`http://...`) is not the path, so it is a stray like any other.
     match parse_callback(request.target, &expected) {
-        Ok(Callback::Code(code)) => Verdict::Done(pages::signed_in(lang), Ok(Callback::Code(code))),
+        Ok(Callback::Code(code)) => Verdict::Code(code),
         Ok(Callback::Refused(refusal)) => {
             let page = pages::refused(lang, &refusal);
             Verdict::Done(page, Ok(Callback::Refused(refusal)))
