@@ -35,6 +35,22 @@ mod support {
 
 use idp::Idp;
 
+/// Starts a script of `tests/idp` that answers each line it reads with one line.
+fn node(args: &[&str]) -> (Child, ChildStdin, BufReader<ChildStdout>) {
+    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/idp");
+    let mut child = Command::new("node")
+        .args(args)
+        .current_dir(dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap_or_else(|e| panic!("node tests/idp/{}: {e}", args.join(" ")));
+    let stdin = child.stdin.take().expect("stdin");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    (child, stdin, stdout)
+}
+
 /// The provider's own sign-in page, driven by `tests/idp/support/browser-cli.js`: it returns the
 /// callback URL the provider redirects to, untimed; the caller requests it, timed.
 struct Scripted {
@@ -44,17 +60,7 @@ struct Scripted {
 
 impl Scripted {
     fn start() -> Scripted {
-        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/idp");
-        let mut child = Command::new("node")
-            .arg("support/browser-cli.js")
-            .current_dir(dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("node tests/idp/support/browser-cli.js");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let (child, stdin, stdout) = node(&["support/browser-cli.js"]);
         Scripted {
             io: Mutex::new((stdin, stdout)),
             _child: child,
@@ -80,21 +86,11 @@ struct Sdk {
 
 impl Sdk {
     fn start(idp: &Idp) -> Sdk {
-        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/idp");
-        let mut child = Command::new("node")
-            .args([
-                "support/sdk-baseline.js",
-                &idp.info.issuer,
-                &idp.info.app_id,
-            ])
-            .current_dir(dir)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("node tests/idp/support/sdk-baseline.js");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let (child, stdin, stdout) = node(&[
+            "support/sdk-baseline.js",
+            &idp.info.issuer,
+            &idp.info.app_id,
+        ]);
         Sdk {
             io: (stdin, stdout),
             _child: child,
