@@ -284,6 +284,22 @@ async fn post_form(http: &reqwest::Client, url: &str, form: &[(&str, &str)]) -> 
     response.json().await.expect("JSON")
 }
 
+/// The code exchange, raw: a form POST, the JSON back, no checks.
+async fn exchange_raw(idp: &Idp, http: &reqwest::Client, code: &str, verifier: &str) -> Value {
+    post_form(
+        http,
+        &format!("{}/token", idp.info.issuer),
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", &idp.info.app_id),
+            ("code_verifier", verifier),
+        ],
+    )
+    .await
+}
+
 /// The floor of callback to signed in: the token and userinfo requests raw, on a keep-alive
 /// client, with no checks, then a bare keychain write of the same size as the app's entry.
 /// Returns the time of the requests alone, and of the whole.
@@ -296,18 +312,7 @@ async fn floor_once(
     let (url, verifier) = raw_authorization(idp, &[]);
     let code = code_of(&scripted.callback_for(&url));
     let started = Instant::now();
-    let tokens = post_form(
-        http,
-        &format!("{}/token", idp.info.issuer),
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", &idp.info.app_id),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
+    let tokens = exchange_raw(idp, http, &code, &verifier).await;
     let at = tokens["access_token"].as_str().unwrap_or_default();
     let user: Value = http
         .get(format!("{}/me", idp.info.issuer))
@@ -484,18 +489,7 @@ async fn main() {
     let (url, verifier) = raw_authorization(&idp, &resources);
     let code = code_of(&scripted.callback_for(&url));
     let token_url = format!("{}/token", idp.info.issuer);
-    let tokens = post_form(
-        &http,
-        &token_url,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", &idp.info.app_id),
-            ("code_verifier", &verifier),
-        ],
-    )
-    .await;
+    let tokens = exchange_raw(&idp, &http, &code, &verifier).await;
     let mut raw_rt = tokens["refresh_token"]
         .as_str()
         .unwrap_or_default()
