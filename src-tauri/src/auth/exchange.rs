@@ -22,7 +22,7 @@ use super::authorize::PendingSignIn;
 use super::config::Config;
 use super::discovery::Provider;
 use super::error::{AuthError, ProviderRefusal};
-use super::http::{network_error, read_limited, Bounded, BoundedError, Http};
+use super::http::{check_status, network_error, read_limited, Bounded, BoundedError, Http};
 use super::id_token::{self, Expected, NonceCheck};
 use super::session::{claims_of, RawIdToken, Session, Tokens, User};
 use super::tokens::{CachedToken, TokenCache, TokenKey};
@@ -234,18 +234,7 @@ pub async fn fetch_userinfo_json(
             Some("userinfo refused the access token".into()),
         )));
     }
-    if status.is_server_error() {
-        return Err(AuthError::Network(format!(
-            "userinfo answered HTTP {}",
-            status.as_u16()
-        )));
-    }
-    if !status.is_success() {
-        return Err(AuthError::BadAnswer(format!(
-            "userinfo answered HTTP {}",
-            status.as_u16()
-        )));
-    }
+    check_status(status, "userinfo")?;
     let body = read_limited(response).await?;
     let value: serde_json::Value = serde_json::from_slice(&body)
         .map_err(|e| AuthError::BadAnswer(format!("userinfo: {}", super::http::json_error(&e))))?;

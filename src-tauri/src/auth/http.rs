@@ -36,45 +36,48 @@ pub async fn get_json<T: DeserializeOwned>(http: &Http, url: &Url) -> Result<T, 
         .send()
         .await
         .map_err(|e| network_error(&e))?;
-    let status = response.status();
-    if status.is_server_error() {
-        return Err(AuthError::Network(format!(
-            "{} answered HTTP {}",
-            url.path(),
-            status.as_u16()
-        )));
-    }
-    if !status.is_success() {
-        return Err(AuthError::BadAnswer(format!(
-            "{} answered HTTP {}",
-            url.path(),
-            status.as_u16()
-        )));
-    }
+    check_status(response.status(), url.path())?;
     let body = read_limited(response).await?;
     serde_json::from_slice(&body).map_err(|e| AuthError::BadAnswer(json_error(&e)))
 }
 
 /// Reads a body up to [`MAX_BODY`] bytes; a larger one is refused without reading the rest.
 pub async fn read_limited(response: reqwest::Response) -> Result<Vec<u8>, AuthError> {
-    read_body(response).await.map_err(|e| match e {
+    read_capped(response, MAX_BODY).await.map_err(|e| match e {
         BoundedError::Transport(e) => network_error(&e),
         other => AuthError::TooLarge(other.to_string()),
     })
 }
 
-async fn read_body(mut response: reqwest::Response) -> Result<Vec<u8>, BoundedError> {
-    if response.content_length().unwrap_or(0) > MAX_BODY as u64 {
+/// Reads a body of at most `cap` bytes; a larger one is refused without reading the rest.
+pub async fn read_capped(
+    mut response: reqwest::Response,
+    cap: usize,
+) -> Result<Vec<u8>, BoundedError> {
+    if response.content_length().unwrap_or(0) > cap as u64 {
         return Err(BoundedError::TooLarge);
     }
     let mut body = Vec::new();
     while let Some(chunk) = response.chunk().await.map_err(BoundedError::Transport)? {
-        if body.len() + chunk.len() > MAX_BODY {
+        if body.len() + chunk.len() > cap {
             return Err(BoundedError::TooLarge);
         }
         body.extend_from_slice(&chunk);
     }
     Ok(body)
+}
+
+/// The status of a provider's answer as an error: a 5xx means the provider is there but not
+/// working (the network's kind of fault), any other non-2xx an answer this app cannot use.
+pub fn check_status(status: reqwest::StatusCode, what: &str) -> Result<(), AuthError> {
+    let said = || format!("{what} answered HTTP {}", status.as_u16());
+    if status.is_server_error() {
+        return Err(AuthError::Network(said()));
+    }
+    if !status.is_success() {
+        return Err(AuthError::BadAnswer(said()));
+    }
+    Ok(())
 }
 
 /// Why [`send_bounded`] gave no answer to `oauth2`.
@@ -130,7 +133,7 @@ pub async fn send_bounded(
         return Err(BoundedError::ServerError(status.as_u16()));
     }
     let headers = response.headers().clone();
-    let body = read_body(response).await?;
+    let body = read_capped(response, MAX_BODY).await?;
     let mut answer = oauth2::HttpResponse::new(body);
     *answer.status_mut() = status;
     *answer.headers_mut() = headers;

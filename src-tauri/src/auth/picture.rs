@@ -11,7 +11,7 @@ use url::Url;
 
 use super::config::is_loopback;
 use super::error::AuthError;
-use super::http::{network_error, Http};
+use super::http::{network_error, read_capped, BoundedError, Http};
 
 /// The largest picture kept; avatars are a few KiB.
 pub const MAX_PICTURE_BYTES: usize = 256 * 1024;
@@ -41,7 +41,7 @@ pub async fn fetch(http: &Http, url: &str) -> Result<String, AuthError> {
             ))
         }
     }
-    let mut response = http
+    let response = http
         .get(url)
         .timeout(PICTURE_TIMEOUT)
         .header(reqwest::header::ACCEPT, "image/*")
@@ -62,16 +62,12 @@ pub async fn fetch(http: &Http, url: &str) -> Result<String, AuthError> {
         .map(|v| v.trim().to_ascii_lowercase())
         .filter(|v| IMAGE_TYPES.contains(&v.as_str()))
         .ok_or_else(|| AuthError::BadAnswer("the picture is not an image".into()))?;
-    if response.content_length().unwrap_or(0) > MAX_PICTURE_BYTES as u64 {
-        return Err(AuthError::TooLarge("the picture".into()));
-    }
-    let mut bytes = Vec::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| network_error(&e))? {
-        if bytes.len() + chunk.len() > MAX_PICTURE_BYTES {
-            return Err(AuthError::TooLarge("the picture".into()));
-        }
-        bytes.extend_from_slice(&chunk);
-    }
+    let bytes = read_capped(response, MAX_PICTURE_BYTES)
+        .await
+        .map_err(|e| match e {
+            BoundedError::Transport(e) => network_error(&e),
+            _ => AuthError::TooLarge("the picture".into()),
+        })?;
     let data = base64::engine::general_purpose::STANDARD.encode(&bytes);
     Ok(format!("data:{mime};base64,{data}"))
 }

@@ -14,6 +14,19 @@ use super::session::Session;
 /// How long a best-effort revocation of tokens being dropped may take.
 pub const DROP_REVOCATION_BOUND: Duration = Duration::from_secs(5);
 
+/// The token whose revocation ends `session`'s grant, with its `token_type_hint`: the refresh
+/// token (which takes the whole grant at Logto with it), else the default access token.
+pub fn grant_token(session: &Session) -> Option<(&str, &'static str)> {
+    match (
+        &session.tokens.refresh_token,
+        session.default_access_token(),
+    ) {
+        (Some(rt), _) => Some((rt.secret().as_str(), "refresh_token")),
+        (None, Some(at)) => Some((at.secret().as_str(), "access_token")),
+        (None, None) => None,
+    }
+}
+
 /// Revokes one token.
 pub async fn revoke(
     http: &Http,
@@ -70,13 +83,8 @@ impl Revoker {
     /// Revokes the grant of a session that is being dropped unsaved (a cancelled sign-in, one
     /// that could not be stored), best effort and bounded in time, and says so in the log.
     pub async fn drop_session(&self, session: &Session, why: &str) {
-        let (token, hint) = match (
-            &session.tokens.refresh_token,
-            session.default_access_token(),
-        ) {
-            (Some(rt), _) => (rt.secret().as_str(), "refresh_token"),
-            (None, Some(at)) => (at.secret().as_str(), "access_token"),
-            (None, None) => return,
+        let Some((token, hint)) = grant_token(session) else {
+            return;
         };
         let result = tokio::time::timeout(
             DROP_REVOCATION_BOUND,

@@ -571,19 +571,9 @@ impl AuthService {
     /// Revokes what proves `session`. Revoking the refresh token revokes the whole grant at
     /// Logto, access tokens included.
     async fn revoke(&self, provider: &Provider, session: &Session) -> Result<(), AuthError> {
-        match (
-            &session.tokens.refresh_token,
-            session.default_access_token(),
-        ) {
-            (Some(rt), _) => {
-                self.revoke_token(provider, rt.secret(), "refresh_token")
-                    .await
-            }
-            (None, Some(at)) => {
-                self.revoke_token(provider, at.secret(), "access_token")
-                    .await
-            }
-            (None, None) => Ok(()),
+        match revoke::grant_token(session) {
+            Some((token, hint)) => self.revoke_token(provider, token, hint).await,
+            None => Ok(()),
         }
     }
 
