@@ -5,8 +5,8 @@
 
 use openidconnect::core::{CoreAuthPrompt, CoreAuthenticationFlow, CoreClient};
 use openidconnect::{
-    ClientId, CsrfToken, EndpointMaybeSet, EndpointNotSet, EndpointSet, LanguageTag, Nonce,
-    PkceCodeChallenge, PkceCodeVerifier, RedirectUrl, Scope,
+    ClientId, CsrfToken, LanguageTag, Nonce, PkceCodeChallenge, PkceCodeVerifier, RedirectUrl,
+    Scope,
 };
 use url::Url;
 
@@ -23,38 +23,6 @@ pub enum SignInMethod {
     Logto,
     /// Straight to the Amazon connector (`direct_sign_in=social:amazon`).
     Amazon,
-}
-
-/// The client for one provider and one redirect URI.
-pub type LogtoClient = CoreClient<
-    EndpointSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointNotSet,
-    EndpointSet,
-    EndpointMaybeSet,
->;
-
-pub fn client(
-    provider: &Provider,
-    config: &Config,
-    redirect_uri: Option<&Url>,
-) -> Result<LogtoClient, AuthError> {
-    let token_url = provider
-        .metadata
-        .token_endpoint()
-        .cloned()
-        .ok_or_else(|| AuthError::Discovery("it has no token endpoint".into()))?;
-    let client = CoreClient::from_provider_metadata(
-        provider.metadata.clone(),
-        ClientId::new(config.app_id.clone()),
-        None,
-    )
-    .set_token_uri(token_url);
-    Ok(match redirect_uri {
-        Some(uri) => client.set_redirect_uri(RedirectUrl::from_url(uri.clone())),
-        None => client,
-    })
 }
 
 /// The secrets of one sign-in in flight. Deliberately not `Clone`: it is consumed by the code
@@ -84,7 +52,13 @@ pub fn authorization_request(
     redirect_uri: &Url,
     method: SignInMethod,
 ) -> Result<(Url, PendingSignIn), AuthError> {
-    let client = client(provider, config, Some(redirect_uri))?;
+    // The authorization request only: token requests go through `exchange::token_client`.
+    let client = CoreClient::from_provider_metadata(
+        provider.metadata.clone(),
+        ClientId::new(config.app_id.clone()),
+        None,
+    )
+    .set_redirect_uri(RedirectUrl::from_url(redirect_uri.clone()));
     let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
     let mut request = client
         .authorize_url(
