@@ -128,15 +128,7 @@ pub async fn exchange_code(
         },
         access: {
             let mut access = TokenCache::default();
-            access.insert(
-                TokenKey::default(),
-                CachedToken {
-                    token: access_token,
-                    expires_at: Some(expiry(&answer, unix_now())),
-                    lifetime: Some(lifetime(&answer)),
-                    scope: scope_text(&answer),
-                },
-            );
+            access.insert(TokenKey::default(), cached_token(&answer, unix_now()));
             access
         },
         nonce: Some(pending.nonce),
@@ -144,18 +136,19 @@ pub async fn exchange_code(
     })
 }
 
-/// How long a token answer's access token lives, in seconds; an answer without `expires_in`
-/// gets [`DEFAULT_ACCESS_TOKEN_LIFETIME`].
-pub fn lifetime(answer: &impl OAuth2TokenResponse) -> u64 {
-    answer
+/// The access token of a token answer, with when it expires (an answer without `expires_in`
+/// gets [`DEFAULT_ACCESS_TOKEN_LIFETIME`]) and the scopes it was granted.
+pub fn cached_token(answer: &TokenAnswer, now: u64) -> CachedToken {
+    let lifetime = answer
         .expires_in()
         .unwrap_or(DEFAULT_ACCESS_TOKEN_LIFETIME)
-        .as_secs()
-}
-
-/// When a token answer's access token expires, in seconds since the Unix epoch.
-pub fn expiry(answer: &impl OAuth2TokenResponse, now: u64) -> u64 {
-    now.saturating_add(lifetime(answer))
+        .as_secs();
+    CachedToken {
+        token: answer.access_token().clone(),
+        expires_at: Some(now.saturating_add(lifetime)),
+        lifetime: Some(lifetime),
+        scope: scope_text(answer),
+    }
 }
 
 pub fn scope_text(answer: &impl OAuth2TokenResponse) -> Option<String> {

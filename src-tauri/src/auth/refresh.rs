@@ -12,7 +12,7 @@ use oauth2::{RefreshToken, TokenResponse as OAuth2TokenResponse};
 use super::config::Config;
 use super::discovery::Provider;
 use super::error::AuthError;
-use super::exchange::{expiry, lifetime, scope_text, token_client, token_request_error};
+use super::exchange::{cached_token, token_client, token_request_error};
 use super::http::{Bounded, Http};
 use super::id_token::{self, Expected, NonceCheck};
 use super::session::{RawIdToken, Session};
@@ -69,12 +69,7 @@ pub async fn refresh(
         .await
         .map_err(token_request_error)?;
 
-    let access = CachedToken {
-        token: answer.access_token().clone(),
-        expires_at: Some(expiry(&answer, now)),
-        lifetime: Some(lifetime(&answer)),
-        scope: scope_text(&answer),
-    };
+    let access = cached_token(&answer, now);
     let id_token = answer.extra_fields().id_token.clone();
     let verdict = match &id_token {
         Some(token) => judge(http, provider, config, session, token, &access).await,
