@@ -6,13 +6,13 @@
 //! times are printed with the machine they came from. `--smoke` runs each once (for
 //! `make test`); `--json PATH` writes the results and `--svg PATH` a chart of the ratios.
 
-use std::io::{BufRead, BufReader, Read, Write};
-use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, ChildStdout};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use logto_desktop::auth::{
-    AuthService, Browser, Config, KeyringStore, MemoryStore, SignInMethod, TokenStore,
+    AuthService, Config, KeyringStore, MemoryStore, SignInMethod, TokenStore,
 };
 use openidconnect::{CsrfToken, Nonce, PkceCodeChallenge};
 use serde_json::{json, Value};
@@ -33,49 +33,10 @@ mod support {
     }
 }
 
+mod common;
+
+use common::{arg, chart, machine, node, BenchBrowser, Comparison, Goal, Samples, Scripted};
 use idp::Idp;
-
-/// Starts a script of `tests/idp` that answers each line it reads with one line.
-fn node(args: &[&str]) -> (Child, ChildStdin, BufReader<ChildStdout>) {
-    let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/idp");
-    let mut child = Command::new("node")
-        .args(args)
-        .current_dir(dir)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap_or_else(|e| panic!("node tests/idp/{}: {e}", args.join(" ")));
-    let stdin = child.stdin.take().expect("stdin");
-    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    (child, stdin, stdout)
-}
-
-/// The provider's own sign-in page, driven by `tests/idp/support/browser-cli.js`: it returns the
-/// callback URL the provider redirects to, untimed; the caller requests it, timed.
-struct Scripted {
-    io: Mutex<(ChildStdin, BufReader<ChildStdout>)>,
-    _child: Child,
-}
-
-impl Scripted {
-    fn start() -> Scripted {
-        let (child, stdin, stdout) = node(&["support/browser-cli.js"]);
-        Scripted {
-            io: Mutex::new((stdin, stdout)),
-            _child: child,
-        }
-    }
-
-    /// Signs in at `url` and returns where the provider sends the browser back.
-    fn callback_for(&self, url: &str) -> Url {
-        let mut io = self.io.lock().expect("browser lock");
-        writeln!(io.0, "{url}").expect("to the browser");
-        let mut line = String::new();
-        io.1.read_line(&mut line).expect("from the browser");
-        Url::parse(line.trim()).unwrap_or_else(|_| panic!("the browser said {line:?}"))
-    }
-}
 
 /// Logto's JavaScript SDK (`tests/idp/support/sdk-baseline.js`): given a code, it exchanges it,
 /// checks the ID token and reads userinfo, and says how long that took.
@@ -109,134 +70,6 @@ impl Sdk {
             .parse()
             .unwrap_or_else(|_| panic!("the SDK said {line:?}"));
         Duration::from_secs_f64(ms / 1000.0)
-    }
-}
-
-/// The app's browser seam: records when it was asked to open, and (when `deliver`) comes back
-/// to the loopback with the code, recording when the callback request left.
-struct BenchBrowser {
-    scripted: Arc<Scripted>,
-    deliver: Mutex<bool>,
-    opened_at: Arc<Mutex<Option<Instant>>>,
-    callback_sent_at: Arc<Mutex<Option<Instant>>>,
-}
-
-impl Browser for BenchBrowser {
-    fn open(&self, url: &Url) -> Result<(), String> {
-        *self.opened_at.lock().expect("lock") = Some(Instant::now());
-        if !url.query_pairs().any(|(k, _)| k == "redirect_uri")
-            || !*self.deliver.lock().expect("lock")
-        {
-            return Ok(());
-        }
-        let callback = self.scripted.callback_for(url.as_str());
-        let sent = self.callback_sent_at.clone();
-        std::thread::spawn(move || {
-            let host = format!("127.0.0.1:{}", callback.port().unwrap_or(80));
-            let target = callback[url::Position::BeforePath..].to_string();
-            let mut stream = std::net::TcpStream::connect(&host).expect("the loopback");
-            *sent.lock().expect("lock") = Some(Instant::now());
-            write!(
-                stream,
-                "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
-            )
-            .expect("the callback");
-            let mut page = Vec::new();
-            let _ = stream.read_to_end(&mut page);
-        });
-        Ok(())
-    }
-}
-
-struct Samples {
-    name: &'static str,
-    values: Vec<Duration>,
-}
-
-impl Samples {
-    fn new(name: &'static str) -> Self {
-        Samples {
-            name,
-            values: Vec::new(),
-        }
-    }
-    fn quantile(&self, q: f64) -> Duration {
-        let mut v = self.values.clone();
-        v.sort();
-        if v.is_empty() {
-            return Duration::ZERO;
-        }
-        v[((v.len() - 1) as f64 * q).round() as usize]
-    }
-    fn median(&self) -> Duration {
-        self.quantile(0.5)
-    }
-    fn json(&self) -> Value {
-        json!({
-            "name": self.name,
-            "n": self.values.len(),
-            "median_ms": ms(self.median()),
-            "p10_ms": ms(self.quantile(0.1)),
-            "p90_ms": ms(self.quantile(0.9)),
-        })
-    }
-}
-
-fn ms(d: Duration) -> f64 {
-    (d.as_secs_f64() * 1e5).round() / 100.0
-}
-
-/// One comparison: a measure, its baseline, and the goal for the ratio of their medians.
-struct Comparison {
-    title: &'static str,
-    measure: Samples,
-    baseline: Samples,
-    /// The most the ratio may be; `None` for a comparison that gives scale only.
-    goal: Option<f64>,
-}
-
-impl Comparison {
-    fn ratio(&self) -> f64 {
-        let base = self.baseline.median().as_secs_f64();
-        if base == 0.0 {
-            return f64::NAN;
-        }
-        self.measure.median().as_secs_f64() / base
-    }
-    fn print(&self) {
-        println!("\n{}", self.title);
-        println!(
-            "  {:<44} {:>9} {:>9} {:>9} {:>4}",
-            "", "median", "p10", "p90", "n"
-        );
-        for s in [&self.measure, &self.baseline] {
-            println!(
-                "  {:<44} {:>7.2}ms {:>7.2}ms {:>7.2}ms {:>4}",
-                s.name,
-                ms(s.median()),
-                ms(s.quantile(0.1)),
-                ms(s.quantile(0.9)),
-                s.values.len()
-            );
-        }
-        let ratio = self.ratio();
-        match self.goal {
-            Some(goal) => {
-                let verdict = if ratio <= goal { "met" } else { "MISSED" };
-                println!("  ratio {ratio:.2}x, goal at most {goal:.2}x: {verdict}");
-            }
-            None => println!("  ratio {ratio:.2}x (for scale)"),
-        }
-    }
-    fn json(&self) -> Value {
-        json!({
-            "title": self.title,
-            "measure": self.measure.json(),
-            "baseline": self.baseline.json(),
-            "ratio": (self.ratio() * 100.0).round() / 100.0,
-            "goal": self.goal,
-            "met": self.goal.map(|g| self.ratio() <= g),
-        })
     }
 }
 
@@ -330,27 +163,18 @@ async fn floor_once(
     (requests, started.elapsed())
 }
 
-fn bench_browser(scripted: &Arc<Scripted>) -> Arc<BenchBrowser> {
-    Arc::new(BenchBrowser {
-        scripted: scripted.clone(),
-        deliver: Mutex::new(true),
-        opened_at: Arc::new(Mutex::new(None)),
-        callback_sent_at: Arc::new(Mutex::new(None)),
-    })
-}
-
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let smoke = args.iter().any(|a| a == "--smoke");
-    let json_path = args
-        .iter()
-        .position(|a| a == "--json")
-        .and_then(|i| args.get(i + 1).cloned());
-    let svg_path = args
-        .iter()
-        .position(|a| a == "--svg")
-        .and_then(|i| args.get(i + 1).cloned());
+    let json_path = arg(&args, "--json");
+    let svg_path = arg(&args, "--svg");
+    // The window benchmark's results, drawn on the same chart.
+    let window: Vec<Value> = arg(&args, "--with")
+        .and_then(|path| std::fs::read_to_string(path).ok())
+        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
+        .and_then(|v| v["comparisons"].as_array().cloned())
+        .unwrap_or_default();
     let rounds = if smoke { 1 } else { 30 };
 
     let resources: Vec<String> = (0..rounds)
@@ -364,7 +188,7 @@ async fn main() {
     // against Logto's SDK; with the real keychain against the raw requests plus a bare write.
     let mut config = Config::new(&idp.info.endpoint, &idp.info.app_id).expect("config");
     config.end_browser_session = false;
-    let in_memory = bench_browser(&scripted);
+    let in_memory = BenchBrowser::new(&scripted);
     let fast = AuthService::new(
         config.clone(),
         Arc::new(MemoryStore::default()),
@@ -372,7 +196,7 @@ async fn main() {
     )
     .expect("service");
     fast.prefetch().await.expect("discovery");
-    let with_keychain = bench_browser(&scripted);
+    let with_keychain = BenchBrowser::new(&scripted);
     let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
     let service =
         AuthService::new(config.clone(), store.clone(), with_keychain.clone()).expect("service");
@@ -400,13 +224,13 @@ async fn main() {
                 .expect("lock")
                 .take()
                 .expect("sent");
-            samples.values.push(done - sent);
+            samples.push(done - sent);
             service.sign_out().await.expect("sign-out");
         }
         let (requests, whole) = floor_once(&idp, &http, &scripted, &keychain).await;
-        raw.values.push(requests);
-        floor.values.push(whole);
-        by_sdk.values.push(sdk.once(&idp, &scripted));
+        raw.push(requests);
+        floor.push(whole);
+        by_sdk.push(sdk.once(&idp, &scripted));
     }
     let _ = keychain.delete_credential();
     let _ = store.delete();
@@ -416,19 +240,19 @@ async fn main() {
         title: "1. Callback to signed in, checks included",
         measure: core_memory,
         baseline: raw,
-        goal: Some(1.1),
+        goal: Goal::Ratio(1.1),
     };
     let sign_in_sdk = Comparison {
         title: "1b. The same, against Logto's SDK",
         measure: core_memory_again,
         baseline: by_sdk,
-        goal: None,
+        goal: Goal::None,
     };
     let sign_in_keychain = Comparison {
         title: "1c. With the keychain write",
         measure: core_keychain,
         baseline: floor,
-        goal: Some(1.0),
+        goal: Goal::Ratio(1.0),
     };
 
     // 2. Click to browser: discovery fetched ahead (the signed-out screen does it) against a
@@ -437,7 +261,7 @@ async fn main() {
     let mut cold = Samples::new("cold (discovery in front of the browser)");
     for _ in 0..rounds {
         for (ahead, samples) in [(true, &mut warm), (false, &mut cold)] {
-            let browser = bench_browser(&scripted);
+            let browser = BenchBrowser::new(&scripted);
             *browser.deliver.lock().expect("lock") = false;
             let service = Arc::new(
                 AuthService::new(
@@ -461,9 +285,7 @@ async fn main() {
                 }
                 tokio::time::sleep(Duration::from_micros(200)).await;
             };
-            samples
-                .values
-                .push(opened.saturating_duration_since(clicked));
+            samples.push(opened.saturating_duration_since(clicked));
             service.cancel_sign_in();
             let _ = task.await;
         }
@@ -472,11 +294,11 @@ async fn main() {
         title: "2. Click to browser",
         measure: warm,
         baseline: cold,
-        goal: Some(0.5),
+        goal: Goal::Ratio(0.5),
     };
 
     // 6. One refresh through get_access_token against the raw refresh request.
-    let browser = bench_browser(&scripted);
+    let browser = BenchBrowser::new(&scripted);
     let mut config6 = config.clone();
     config6.resources = resources.clone();
     let service =
@@ -502,7 +324,7 @@ async fn main() {
             .get_access_token(Some(resource), None)
             .await
             .expect("a refreshed token");
-        core.values.push(started.elapsed());
+        core.push(started.elapsed());
         let started = Instant::now();
         let answer = post_form(
             &http,
@@ -515,7 +337,7 @@ async fn main() {
             ],
         )
         .await;
-        raw.values.push(started.elapsed());
+        raw.push(started.elapsed());
         raw_rt = answer["refresh_token"]
             .as_str()
             .unwrap_or_default()
@@ -525,7 +347,7 @@ async fn main() {
         title: "6. One refresh",
         measure: core,
         baseline: raw,
-        goal: Some(1.1),
+        goal: Goal::Ratio(1.1),
     };
 
     let machine = machine();
@@ -533,107 +355,26 @@ async fn main() {
     for c in [&sign_in, &sign_in_sdk, &sign_in_keychain, &click, &refresh] {
         c.print();
     }
+    let mut comparisons: Vec<Value> = [&sign_in, &sign_in_sdk, &sign_in_keychain, &click, &refresh]
+        .iter()
+        .map(|c| c.json())
+        .collect();
+    // In the issue's order: 1, 1b, 1c, 2, then the window's 3, 4, 5, then 6.
+    comparisons.splice(4..4, window);
     if let Some(path) = json_path {
         let results = json!({
             "machine": machine,
             "rounds": rounds,
-            "comparisons": [
-                sign_in.json(),
-                sign_in_sdk.json(),
-                sign_in_keychain.json(),
-                click.json(),
-                refresh.json()
-            ],
+            "comparisons": comparisons,
         });
         std::fs::write(&path, serde_json::to_string_pretty(&results).expect("JSON"))
             .expect("writing the results");
     }
     if let Some(path) = svg_path {
-        let chart = chart(
-            &[&sign_in, &sign_in_sdk, &sign_in_keychain, &click, &refresh],
-            &machine,
-        );
+        let chart = chart(&comparisons, &machine);
         std::fs::write(&path, chart).expect("writing the chart");
     }
     if smoke {
         println!("bench smoke: 5 passed, 0 failed");
     }
-}
-
-/// A bar per comparison: its ratio, with its goal as a mark, on one scale.
-fn chart(comparisons: &[&Comparison], machine: &str) -> String {
-    let (width, left, bar, gap) = (720.0, 300.0, 22.0, 18.0);
-    let top = 48.0;
-    let scale_max = comparisons
-        .iter()
-        .map(|c| c.ratio().max(c.goal.unwrap_or(0.0)))
-        .fold(1.5_f64, f64::max)
-        .ceil();
-    let x = |ratio: f64| left + (width - left - 40.0) * (ratio / scale_max);
-    let height = top + comparisons.len() as f64 * (bar + gap) + 40.0;
-    let mut svg = format!(
-        "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"13\">\n\
-         <rect width=\"100%\" height=\"100%\" fill=\"#fff\"/>\n\
-         <text x=\"12\" y=\"22\" font-size=\"15\" font-weight=\"bold\">Ratio to the baseline measured in the same run (lower is better; | is the goal)</text>\n\
-         <text x=\"12\" y=\"38\" fill=\"#555\">{}</text>\n",
-        html_escape(machine)
-    );
-    for (i, c) in comparisons.iter().enumerate() {
-        let y = top + i as f64 * (bar + gap);
-        let ratio = c.ratio();
-        let color = match c.goal {
-            Some(goal) if ratio <= goal => "#2e7d32",
-            Some(_) => "#c62828",
-            None => "#757575",
-        };
-        let mark = c.goal.map_or(0.0, |g| g);
-        svg.push_str(&format!(
-            "<text x=\"12\" y=\"{ty}\">{label}</text>\n\
-             <rect x=\"{left}\" y=\"{y}\" width=\"{w:.1}\" height=\"{bar}\" fill=\"{color}\"/>\n",
-            ty = y + bar * 0.7,
-            label = html_escape(c.title),
-            w = (x(ratio) - left).max(1.0),
-        ));
-        if c.goal.is_some() {
-            svg.push_str(&format!(
-                "<line x1=\"{gx:.1}\" x2=\"{gx:.1}\" y1=\"{y0}\" y2=\"{y1}\" stroke=\"#000\" stroke-width=\"2\"/>\n",
-                gx = x(mark),
-                y0 = y - 3.0,
-                y1 = y + bar + 3.0,
-            ));
-        }
-        let said = match c.goal {
-            Some(goal) => format!("{ratio:.2}x (goal {goal:.2}x)"),
-            None => format!("{ratio:.2}x (for scale)"),
-        };
-        svg.push_str(&format!(
-            "<text x=\"{tx:.1}\" y=\"{ty}\">{said}</text>\n",
-            tx = x(ratio.max(mark)) + 6.0,
-            ty = y + bar * 0.7,
-        ));
-    }
-    svg.push_str("</svg>\n");
-    svg
-}
-
-fn html_escape(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
-fn machine() -> String {
-    let cpu = std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .find(|l| l.starts_with("model name"))
-                .and_then(|l| l.split(':').nth(1))
-                .map(|s| s.trim().to_string())
-        })
-        .unwrap_or_else(|| "an unknown CPU".into());
-    let cores = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(0);
-    format!("{cores} cores, {cpu}")
 }

@@ -1,12 +1,24 @@
 #!/usr/bin/env bash
-# The benchmarks (issue 9): release builds, against the Logto-faithful provider on loopback and
-# the real Secret Service, each measure side by side with its baseline in the same run. Prints
-# the tables, writes target/bench/core.json and the chart docs/benchmarks.svg; BENCHMARKS.md says what is measured and what
-# is not yet.
+# The benchmarks (issue 9), each measure side by side with its baseline in the same run:
+# - the window's (start-up, idle memory, size): the shipped release build of the app against
+#   the bare Tauri window of benches/bare, built the same way, under Xvfb;
+# - the core's: against the Logto-faithful provider on loopback and the real Secret Service;
+# - a cached access token (criterion).
+# Prints the tables, writes target/bench/{window,core}.json and the chart docs/benchmarks.svg.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test
-mkdir -p target/bench
+mkdir -p target/bench/bin
+# What `cargo build --release` ships (cargo bench builds the app again with the benchmarks'
+# dev-dependencies, which turn on more features of shared crates).
+cargo build --locked --release -p logto-desktop -p bare-window
+cp target/release/logto-desktop target/release/bare-window target/bench/bin/
+export WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1
+xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- scripts/with-keyring.sh \
+  cargo bench --locked --bench window -- \
+  --app target/bench/bin/logto-desktop --bare target/bench/bin/bare-window \
+  --json target/bench/window.json
 dbus-run-session -- scripts/with-keyring.sh \
-  cargo bench --locked --bench core -- --json target/bench/core.json --svg docs/benchmarks.svg
+  cargo bench --locked --bench core -- --json target/bench/core.json --svg docs/benchmarks.svg \
+  --with target/bench/window.json
 cargo bench --locked --bench cached

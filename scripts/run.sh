@@ -7,7 +7,7 @@ scripts/deps.sh run
 # Built the way `make test` builds it (cargo test's feature set, dev-dependencies included), so
 # that `make run` after `make test` reuses that build instead of rebuilding most of the tree for
 # `cargo build`'s smaller feature set. The binary is the same app.
-cargo test --locked --no-run --quiet
+cargo test --locked --workspace --no-run --quiet
 
 if [ -z "${LOGTO_ENDPOINT:-}" ] && [ -z "${LOGTO_APP_ID:-}" ]; then
   info=$(mktemp)

@@ -6,7 +6,7 @@ cd "$(dirname "$0")/.."
 scripts/deps.sh test
 
 echo "== cargo fmt"; cargo fmt --all -- --check
-echo "== cargo clippy"; cargo clippy --all-targets --locked -- -D warnings
+echo "== cargo clippy"; cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== provider tests"; npm --prefix tests/idp test
 echo "== cargo test (unit, integration, end-to-end)"
 export WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1
@@ -15,11 +15,14 @@ trap 'rm -f "$log"' EXIT
 status=0
 xvfb-run -a -s "-screen 0 1280x900x24" \
   dbus-run-session -- scripts/with-keyring.sh \
-  cargo test --locked -- --test-threads=2 2>&1 | tee "$log" || status=$?
+  cargo test --locked --workspace -- --test-threads=2 2>&1 | tee "$log" || status=$?
 # The benchmarks once each, in debug: they still run (the numbers are `make bench`'s job).
 echo "== bench smoke"
 dbus-run-session -- scripts/with-keyring.sh \
   cargo test --locked --bench core -- --smoke 2>&1 | tee -a "$log" || status=$?
+xvfb-run -a -s "-screen 0 1280x900x24" \
+  dbus-run-session -- scripts/with-keyring.sh \
+  cargo test --locked --bench window -- --smoke 2>&1 | tee -a "$log" || status=$?
 cargo test --locked --bench cached 2>&1 | tee -a "$log" || status=$?
 # One closing line over every cargo test binary.
 # criterion's test mode says "Success" for each benchmark it ran once.

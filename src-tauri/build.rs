@@ -5,6 +5,7 @@ fn main() {
         .capabilities_path_pattern("./src-tauri/capabilities/**/*")
         .app_manifest(tauri_build::AppManifest::new().commands(&[
             "get_state",
+            "first_screen_drawn",
             "sign_in",
             "cancel_sign_in",
             "open_browser_again",

@@ -113,6 +113,18 @@ impl Sandbox {
         std::fs::read_to_string(self.path("app.log")).unwrap_or_default()
     }
 
+    /// Waits (10 s at most) for `text` in the app's log.
+    async fn wait_log(&self, text: &str) {
+        let start = std::time::Instant::now();
+        while !self.log().contains(text) {
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the app never logged {text:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
     /// The environment of an app process in this sandbox: its folders, the shim, the language,
     /// and nothing of the developer's own LOGTO_* or locale settings.
     fn env(&self, lang: Lang, extra: &[(&str, &str)]) -> Vec<(String, String)> {
@@ -509,6 +521,7 @@ async fn sign_in_through_the_window_restore_in_a_new_process_and_sign_out() {
 
     let app = App::launch(&sandbox, Lang::En, &idp_env(&idp)).await;
     app.wait_state("signed-out").await;
+    sandbox.wait_log("first screen drawn: signed-out").await;
     app.screenshot("signed-out", Lang::En);
     app.click("sign-in-amazon").await;
     let url = sandbox.wait_opened(1).await;
@@ -551,9 +564,27 @@ async fn sign_in_through_the_window_restore_in_a_new_process_and_sign_out() {
     assert_eq!(session.user.email.as_deref(), Some(amazon.email.as_str()));
     app.quit().await;
 
-    // A new app process shows the stored user at once.
+    // A new app process shows the stored user at once: the first screen it draws is the
+    // signed-in one, with no loading or signed-out screen before it.
     let app = App::launch(&sandbox, Lang::En, &idp_env(&idp)).await;
     app.wait_state("signed-in").await;
+    sandbox.wait_log("first screen drawn: signed-in").await;
+    let drawn: Vec<String> = sandbox
+        .log()
+        .lines()
+        .filter_map(|l| l.split_once("first screen drawn: "))
+        .map(|(_, screen)| {
+            screen
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric() || *c == '-')
+                .collect()
+        })
+        .collect();
+    assert_eq!(
+        drawn,
+        ["signed-out", "signed-in"],
+        "one first screen per launch"
+    );
     assert_eq!(app.text("user-name").await, amazon.name);
     assert_eq!(sandbox.opened().len(), 1, "restoring opened no browser");
 

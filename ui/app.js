@@ -290,7 +290,12 @@ wire();
 // Listen first so no change is missed; the snapshot (with the language) draws the first screen.
 let ready = false;
 await tauri.event.listen("auth-state", (event) => { if (ready) render(event.payload); });
+// The shell answers once the stored session is read, so the first screen is the real one.
 const snapshot = await tauri.core.invoke("get_state");
 setLanguage(snapshot.language);
 render(snapshot);
 ready = true;
+document.documentElement.dataset.ready = "";
+// Two frames on, the first screen has been drawn: the shell logs which one it was.
+requestAnimationFrame(() => requestAnimationFrame(() =>
+  tauri.core.invoke("first_screen_drawn", { state: document.body.dataset.state }).catch(() => {})));

@@ -7,11 +7,10 @@ use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Runtime, State};
-use tauri_plugin_clipboard_manager::ClipboardExt;
 use url::Url;
 
 use super::view::{AuthView, Notice, Snapshot, SIGN_OUT_INCOMPLETE};
-use super::{focus_main, make_service, restore, set_view, Shell};
+use super::{focus_main, make_service, restore, set_view, Shell, FIRST_STATE_WAIT};
 use crate::auth::config::{write_config_file, SavedConfig};
 use crate::auth::pages::Language;
 use crate::auth::{AuthError, AuthService, Browser, Config, SignInMethod, SystemBrowser};
@@ -83,10 +82,34 @@ fn not_signing_in() -> CommandError {
     CommandError::new(NOT_SIGNING_IN, "No sign-in is waiting for the browser.")
 }
 
-/// The state and the language the shell picked for the window.
+/// The state and the language the shell picked for the window. The page asks once, as it
+/// loads; the answer waits for the stored session to be read (bounded by
+/// [`FIRST_STATE_WAIT`]), so the first screen drawn is the signed-in one, not a loading screen.
 #[tauri::command]
-pub fn get_state(shell: State<'_, Shell>) -> Snapshot {
-    shell.snapshot()
+pub async fn get_state(shell: State<'_, Shell>) -> Result<Snapshot, ()> {
+    Ok(shell.settled_snapshot(FIRST_STATE_WAIT).await)
+}
+
+/// The states the page may report having drawn (anything else is logged as `unknown`).
+const PAGE_STATES: [&str; 6] = [
+    "loading",
+    "setup",
+    "signed-out",
+    "signing-in",
+    "signed-in",
+    "error",
+];
+
+/// The page has drawn its first screen: logged, so the start-up benchmark and the tests can see
+/// when the window became useful and which screen a person saw first.
+#[tauri::command]
+pub fn first_screen_drawn(state: String) {
+    let state = PAGE_STATES
+        .iter()
+        .find(|known| **known == state)
+        .copied()
+        .unwrap_or("unknown");
+    tracing::info!("first screen drawn: {state}");
 }
 
 /// Starts a sign-in and returns at once; progress arrives as state events.
@@ -178,11 +201,37 @@ pub async fn copy_sign_in_link<R: Runtime>(
         .service()
         .and_then(|s| s.sign_in_link())
         .ok_or_else(not_signing_in)?;
-    app.clipboard()
-        .write_text(link.to_string())
-        .map_err(|e| CommandError::new(CLIPBOARD_UNAVAILABLE, e.to_string()))?;
+    write_clipboard(&app, link.to_string()).await?;
     tracing::info!("copied the sign-in link to the clipboard");
     Ok(())
+}
+
+/// On Linux, GTK's own clipboard, which the window already has: it serves X11 and Wayland
+/// natively and hands the text to the desktop's clipboard manager when the app quits (a
+/// clipboard crate would add its own X11 and Wayland clients and an image decoder to the binary).
+#[cfg(target_os = "linux")]
+async fn write_clipboard<R: Runtime>(app: &AppHandle<R>, text: String) -> Result<(), CommandError> {
+    let (done, written) = tokio::sync::oneshot::channel();
+    app.run_on_main_thread(move || {
+        let clipboard = gtk::Clipboard::get(&gtk::gdk::SELECTION_CLIPBOARD);
+        clipboard.set_text(&text);
+        clipboard.store();
+        let _ = done.send(());
+    })
+    .map_err(|e| CommandError::new(CLIPBOARD_UNAVAILABLE, e.to_string()))?;
+    tokio::time::timeout(std::time::Duration::from_secs(5), written)
+        .await
+        .ok()
+        .and_then(Result::ok)
+        .ok_or_else(|| CommandError::new(CLIPBOARD_UNAVAILABLE, "the window did not take the text"))
+}
+
+#[cfg(not(target_os = "linux"))]
+async fn write_clipboard<R: Runtime>(app: &AppHandle<R>, text: String) -> Result<(), CommandError> {
+    use tauri_plugin_clipboard_manager::ClipboardExt;
+    app.clipboard()
+        .write_text(text)
+        .map_err(|e| CommandError::new(CLIPBOARD_UNAVAILABLE, e.to_string()))
 }
 
 #[tauri::command]

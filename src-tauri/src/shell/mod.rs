@@ -5,6 +5,8 @@
 //! which holds no secret.
 
 pub mod commands;
+#[cfg(target_os = "linux")]
+pub mod instance;
 pub mod menu;
 pub mod tokens;
 pub mod view;
@@ -35,7 +37,15 @@ pub struct Shell {
     pub config_path: Option<PathBuf>,
     /// One first-run check at a time.
     pub(crate) setup_lock: tokio::sync::Mutex<()>,
+    /// Whether the view has left [`AuthView::Loading`], so the page's first question can wait
+    /// for the restored state instead of drawing a loading screen first.
+    settled: tokio::sync::watch::Sender<bool>,
 }
+
+/// How long the page's first `get_state` waits for the stored session to be read. The keychain
+/// answers in milliseconds; one that asks to be unlocked can take as long as the person does,
+/// and then the page shows its loading screen meanwhile.
+pub const FIRST_STATE_WAIT: std::time::Duration = std::time::Duration::from_millis(1500);
 
 impl Shell {
     /// Builds the shell from the environment, then the config file, with the OS keychain and
@@ -47,13 +57,7 @@ impl Shell {
         let env_is_set = ["LOGTO_ENDPOINT", "LOGTO_APP_ID"]
             .iter()
             .any(|name| env(name).is_some_and(|v| !v.trim().is_empty()));
-        let shell = |service, view| Shell {
-            service: RwLock::new(service),
-            view: Mutex::new(view),
-            language,
-            config_path: config_path.clone(),
-            setup_lock: tokio::sync::Mutex::new(()),
-        };
+        let shell = |service, view| Shell::new(service, view, language, config_path.clone());
         match Config::resolve(env, config_path.as_deref()) {
             Ok(Some((config, source))) => match make_service(config, language) {
                 Ok(service) => {
@@ -74,12 +78,23 @@ impl Shell {
 
     /// A shell around a ready service (tests, and whatever embeds the core differently).
     pub fn with_service(service: Arc<AuthService>, language: Language) -> Self {
+        Shell::new(Some(service), AuthView::Loading, language, None)
+    }
+
+    fn new(
+        service: Option<Arc<AuthService>>,
+        view: AuthView,
+        language: Language,
+        config_path: Option<PathBuf>,
+    ) -> Self {
+        let settled = !matches!(view, AuthView::Loading);
         Shell {
-            service: RwLock::new(Some(service)),
-            view: Mutex::new(AuthView::Loading),
+            service: RwLock::new(service),
+            view: Mutex::new(view),
             language,
-            config_path: None,
+            config_path,
             setup_lock: tokio::sync::Mutex::new(()),
+            settled: tokio::sync::watch::channel(settled).0,
         }
     }
 
@@ -105,6 +120,14 @@ impl Shell {
             language: self.language.tag(),
             view: self.view(),
         }
+    }
+
+    /// The snapshot once the stored session has been read, or after `wait` at most.
+    pub async fn settled_snapshot(&self, wait: std::time::Duration) -> Snapshot {
+        let mut settled = self.settled.subscribe();
+        // Err: the wait ran out (or the sender is gone, which it cannot be while `self` is).
+        let _ = tokio::time::timeout(wait, settled.wait_for(|done| *done)).await;
+        self.snapshot()
     }
 }
 
@@ -133,6 +156,9 @@ pub fn make_service(mut config: Config, language: Language) -> Result<AuthServic
 pub fn set_view<R: Runtime>(app: &AppHandle<R>, view: AuthView) {
     let shell = app.state::<Shell>();
     *shell.view.lock().unwrap_or_else(|p| p.into_inner()) = view.clone();
+    if !matches!(view, AuthView::Loading) {
+        shell.settled.send_replace(true);
+    }
     menu::sync(app, &view);
     if let Err(e) = app.emit(STATE_EVENT, &view) {
         tracing::warn!(error = %e, "could not send the state to the window");
@@ -240,12 +266,15 @@ pub fn instance_id(identifier: &str, config_dir: Option<&std::path::Path>) -> St
 /// Builds the app on any builder; `run()` passes the real one with the window plugins.
 pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, shell: Shell) -> tauri::Builder<R> {
     let language = shell.language;
+    // Copy link writes the sign-in URL to the clipboard from Rust; the page has no access. On
+    // Linux through GTK itself (`commands::write_clipboard`), elsewhere through the plugin.
+    #[cfg(not(target_os = "linux"))]
+    let builder = builder.plugin(tauri_plugin_clipboard_manager::init());
     builder
-        // Copy link writes the sign-in URL to the clipboard from Rust; the page has no access.
-        .plugin(tauri_plugin_clipboard_manager::init())
         .manage(shell)
         .invoke_handler(tauri::generate_handler![
             commands::get_state,
+            commands::first_screen_drawn,
             commands::sign_in,
             commands::cancel_sign_in,
             commands::open_browser_again,
@@ -272,42 +301,93 @@ pub fn run() {
     init_logging();
     let shell = Shell::from_system();
     let context = tauri::generate_context!();
-    let instance = instance_id(&context.config().identifier, dirs::config_dir().as_deref());
-    let builder = tauri::Builder::default()
-        // First, so a second launch hands over before anything else starts.
-        .plugin(
-            tauri_plugin_single_instance::Builder::new()
-                .dbus_id(instance)
-                .callback(|app, _argv, _cwd| {
-                    tracing::info!("a second launch asked for the window");
-                    focus_main(app);
-                })
-                .build(),
-        )
-        .plugin(
-            tauri_plugin_window_state::Builder::new()
-                .with_state_flags(
-                    tauri_plugin_window_state::StateFlags::SIZE
-                        | tauri_plugin_window_state::StateFlags::POSITION
-                        | tauri_plugin_window_state::StateFlags::MAXIMIZED,
-                )
-                .build(),
-        );
-    let app = build_app(builder, shell).run(context);
-    if let Err(e) = app {
-        tracing::error!(error = %e, "the app could not start");
-        std::process::exit(1);
+    // First, so a second launch hands over before anything else starts.
+    #[cfg(target_os = "linux")]
+    let owner = match instance::claim(&instance_id(
+        &context.config().identifier,
+        dirs::config_dir().as_deref(),
+    )) {
+        instance::Launch::First(owner) => Some(owner),
+        instance::Launch::HandedOver => {
+            tracing::info!("the app is already running: its window was brought to the front");
+            return;
+        }
+        instance::Launch::OwnerSilent(e) => {
+            tracing::error!(error = %e, "the app is already running, but its window did not answer; close it and try again");
+            std::process::exit(1);
+        }
+        instance::Launch::Unguarded(e) => {
+            tracing::warn!(error = %e, "no session bus: a second launch will open a second window");
+            None
+        }
+    };
+    #[cfg(not(target_os = "linux"))]
+    let builder = tauri::Builder::default().plugin(
+        tauri_plugin_single_instance::Builder::new()
+            .callback(|app, _argv, _cwd| {
+                tracing::info!("a second launch asked for the window");
+                focus_main(app);
+            })
+            .build(),
+    );
+    #[cfg(target_os = "linux")]
+    let builder = tauri::Builder::default();
+    let builder = builder.plugin(
+        tauri_plugin_window_state::Builder::new()
+            .with_state_flags(
+                tauri_plugin_window_state::StateFlags::SIZE
+                    | tauri_plugin_window_state::StateFlags::POSITION
+                    | tauri_plugin_window_state::StateFlags::MAXIMIZED,
+            )
+            .build(),
+    );
+    let app = match build_app(builder, shell).build(context) {
+        Ok(app) => app,
+        Err(e) => {
+            tracing::error!(error = %e, "the app could not start");
+            std::process::exit(1);
+        }
+    };
+    #[cfg(target_os = "linux")]
+    if let Some(owner) = owner {
+        let handle = app.handle().clone();
+        owner.serve(move || {
+            tracing::info!("a second launch asked for the window");
+            focus_main(&handle);
+        });
     }
+    app.run(|_, _| {});
 }
 
 /// Logs go to stderr; `RUST_LOG` sets the level. No secret is ever logged (see `auth::error`).
+/// `RUST_LOG` takes levels per target (`debug`, `logto_desktop=trace,info`), read without a
+/// regex engine (a full `EnvFilter` would add one to the binary for span and field filters
+/// nobody sets here).
 fn init_logging() {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    let (filter, unreadable) = log_filter(std::env::var("RUST_LOG").ok().as_deref());
+    let _ = tracing_subscriber::registry()
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr))
+        .with(filter)
         .try_init();
+    if unreadable {
+        tracing::warn!("RUST_LOG was not understood (levels per target, such as `debug` or `logto_desktop=trace`); logging at info");
+    }
+}
+
+/// The filter `RUST_LOG` asks for, or info (and whether it could not be read).
+fn log_filter(spec: Option<&str>) -> (tracing_subscriber::filter::Targets, bool) {
+    use tracing_subscriber::filter::Targets;
+    let info = || Targets::new().with_default(tracing::Level::INFO);
+    match spec.map(str::trim).filter(|s| !s.is_empty()) {
+        None => (info(), false),
+        Some(spec) => match spec.parse::<Targets>() {
+            Ok(targets) => (targets, false),
+            Err(_) => (info(), true),
+        },
+    }
 }
 
 #[cfg(test)]
@@ -315,6 +395,23 @@ mod tests {
     use super::*;
 
     use crate::auth::config::tests::lookup as env;
+
+    #[test]
+    fn rust_log_sets_levels_per_target_and_falls_back_to_info() {
+        use tracing::Level;
+        use tracing_subscriber::filter::LevelFilter;
+        let (none, bad) = log_filter(None);
+        assert_eq!(none.default_level(), Some(LevelFilter::INFO));
+        assert!(!bad);
+        let (all, _) = log_filter(Some("trace"));
+        assert!(all.would_enable("logto_desktop::auth", &Level::TRACE));
+        let (one, _) = log_filter(Some("logto_desktop=debug,warn"));
+        assert!(one.would_enable("logto_desktop::shell", &Level::DEBUG));
+        assert!(!one.would_enable("tao", &Level::INFO));
+        let (fallback, bad) = log_filter(Some("[span{field=1}]=trace"));
+        assert!(bad, "a span filter is not understood");
+        assert_eq!(fallback.default_level(), Some(LevelFilter::INFO));
+    }
 
     #[test]
     fn the_language_follows_gettexts_order() {

@@ -1,0 +1,4 @@
+//! Tauri's context for the bare window.
+fn main() {
+    tauri_build::build()
+}
