@@ -14,8 +14,10 @@ mkdir -p target/bench/bin
 cargo build --locked --release -p logto-desktop -p bare-window
 cp target/release/logto-desktop target/release/bare-window target/bench/bin/
 export WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1
+# The window benchmark only launches the two binaries and reads their output, so its own harness
+# is the debug build `make test` makes (a release build of it would be one more LTO link).
 xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- scripts/with-keyring.sh \
-  cargo bench --locked --bench window -- \
+  cargo test --locked --bench window -- \
   --app target/bench/bin/logto-desktop --bare target/bench/bin/bare-window \
   --json target/bench/window.json
 dbus-run-session -- scripts/with-keyring.sh \
