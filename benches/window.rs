@@ -10,8 +10,8 @@
 //! - Size: the two binaries' bytes on disk.
 //!
 //! `--app PATH` and `--bare PATH` name the binaries (by default this build's app and the
-//! bare window beside it); `--smoke` launches each once (for `make test`); `--json PATH` writes
-//! the comparisons for the chart the core benchmark draws.
+//! bare window beside it); `--smoke` launches each once (for `make test`), `--rounds N` N times
+//! (10 by default); `--json PATH` writes the comparisons for the chart the core benchmark draws.
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -106,6 +106,24 @@ impl Launched {
         );
     }
 
+    /// Each process of the tree: its name, PSS, and the anonymous and file-backed parts, in MB.
+    fn breakdown(&self) -> Vec<String> {
+        tree(self.child.id())
+            .iter()
+            .map(|pid| {
+                let name = std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap_or_default();
+                let field = |key: &str| rollup(*pid, key) as f64 * 1024.0 / 1e6;
+                format!(
+                    "{:<16} {:>7.1} MB (anonymous {:.1}, files {:.1})",
+                    name.trim(),
+                    field("Pss:"),
+                    field("Pss_Anon:"),
+                    field("Pss_File:")
+                )
+            })
+            .collect()
+    }
+
     /// The PSS of the process and all its descendants, in MB.
     fn pss_mb(&self) -> f64 {
         let kib: u64 = tree(self.child.id()).iter().map(|pid| pss_kib(*pid)).sum();
@@ -161,11 +179,16 @@ fn tree(root: u32) -> Vec<u32> {
 }
 
 fn pss_kib(pid: u32) -> u64 {
+    rollup(pid, "Pss:")
+}
+
+/// One line of the process's `smaps_rollup`, in KiB.
+fn rollup(pid: u32, key: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/smaps_rollup"))
         .ok()
         .and_then(|text| {
             text.lines()
-                .find(|l| l.starts_with("Pss:"))
+                .find(|l| l.starts_with(key))
                 .and_then(|l| l.split_whitespace().nth(1))
                 .and_then(|kib| kib.parse().ok())
         })
@@ -182,7 +205,9 @@ fn size_mb(bin: &Path) -> f64 {
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
     let smoke = args.iter().any(|a| a == "--smoke");
-    let rounds = if smoke { 1 } else { 10 };
+    let rounds = arg(&args, "--rounds")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(if smoke { 1 } else { 10 });
     let settle = Duration::from_millis(if smoke { 300 } else { 2000 });
     let app = arg(&args, "--app")
         .map(PathBuf::from)
@@ -235,7 +260,8 @@ async fn main() {
     let mut app_memory = Samples::of("the app, signed in", Unit::Mb);
     let mut bare_memory = Samples::of("a bare Tauri 2 window", Unit::Mb);
     let mut screens = Vec::new();
-    for _ in 0..rounds {
+    let mut breakdowns = Vec::new();
+    for round in 0..rounds {
         for (bin, start, memory) in [
             (&app, &mut app_start, &mut app_memory),
             (&bare, &mut bare_start, &mut bare_memory),
@@ -248,6 +274,9 @@ async fn main() {
             }
             std::thread::sleep(settle);
             memory.values.push(launched.pss_mb());
+            if round + 1 == rounds {
+                breakdowns.push((bin.clone(), launched.breakdown()));
+            }
             launched.stop();
         }
     }
@@ -286,6 +315,13 @@ async fn main() {
     );
     for c in [&start_up, &memory, &size] {
         c.print();
+    }
+    println!("\nWhere the memory is (PSS, the last launch of each):");
+    for (bin, lines) in &breakdowns {
+        println!("  {}", bin.display());
+        for line in lines {
+            println!("    {line}");
+        }
     }
     println!(
         "\nThe first screen the app drew was the signed-in one in {signed_in_first} of {} launches{}",
