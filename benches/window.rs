@@ -283,11 +283,14 @@ async fn main() {
     let _ = store.delete();
 
     let signed_in_first = screens.iter().filter(|s| *s == "signed-in").count();
+    // Judged on the p10s: in about half of its launches here, the bare window's WebKit waits
+    // half a second between creating the webview and starting the page load (the app's launches
+    // never did), which makes the bare median flip between two modes from run to run.
     let start_up = Comparison {
         title: "3. Start-up to a useful window",
         measure: app_start,
         baseline: bare_start,
-        goal: Goal::Ratio(1.05),
+        goal: Goal::FastRatio(1.05),
     };
     let memory = Comparison {
         title: "4. Memory at idle (PSS, with WebKit's processes)",

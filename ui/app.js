@@ -287,15 +287,22 @@ function wire() {
 
 trackInputModality();
 wire();
-// Listen first so no change is missed; the snapshot (with the language) draws the first screen.
-let ready = false;
-await tauri.event.listen("auth-state", (event) => { if (ready) render(event.payload); });
-// The shell answers once the stored session is read, so the first screen is the real one.
+// The first screen first: the shell answers once the stored session is read, so what is drawn
+// is the real state. Then follow the changes: listen, and ask once more for any change made in
+// between; the versions keep an older answer from replacing a newer event.
+let shown = -1;
+function show(snapshot) {
+  if (snapshot.version > shown) {
+    shown = snapshot.version;
+    render(snapshot);
+  }
+}
 const snapshot = await tauri.core.invoke("get_state");
 setLanguage(snapshot.language);
-render(snapshot);
-ready = true;
+show(snapshot);
 document.documentElement.dataset.ready = "";
 // Two frames on, the first screen has been drawn: the shell logs which one it was.
 requestAnimationFrame(() => requestAnimationFrame(() =>
   tauri.core.invoke("first_screen_drawn", { state: document.body.dataset.state }).catch(() => {})));
+await tauri.event.listen("auth-state", (event) => show(event.payload));
+show(await tauri.core.invoke("get_state"));

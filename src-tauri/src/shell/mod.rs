@@ -30,7 +30,8 @@ pub struct Shell {
     /// `None` until there is a valid configuration (the first-run screen can supply one later,
     /// so it can be set once the app runs).
     service: RwLock<Option<Arc<AuthService>>>,
-    view: Mutex<AuthView>,
+    /// The view and how many times it changed.
+    view: Mutex<(u64, AuthView)>,
     /// The language of the window, the menu, Logto's pages and the loopback page.
     pub language: Language,
     /// Where the first-run screen saves the endpoint and app id.
@@ -90,7 +91,7 @@ impl Shell {
         let settled = !matches!(view, AuthView::Loading);
         Shell {
             service: RwLock::new(service),
-            view: Mutex::new(view),
+            view: Mutex::new((0, view)),
             language,
             config_path,
             setup_lock: tokio::sync::Mutex::new(()),
@@ -112,13 +113,19 @@ impl Shell {
     }
 
     pub fn view(&self) -> AuthView {
-        self.view.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        self.view
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .1
+            .clone()
     }
 
     pub fn snapshot(&self) -> Snapshot {
+        let (version, view) = self.view.lock().unwrap_or_else(|p| p.into_inner()).clone();
         Snapshot {
+            version,
             language: self.language.tag(),
-            view: self.view(),
+            view,
         }
     }
 
@@ -155,12 +162,20 @@ pub fn make_service(mut config: Config, language: Language) -> Result<AuthServic
 /// Sets the state, tells the page and the menu.
 pub fn set_view<R: Runtime>(app: &AppHandle<R>, view: AuthView) {
     let shell = app.state::<Shell>();
-    *shell.view.lock().unwrap_or_else(|p| p.into_inner()) = view.clone();
+    let version = {
+        let mut current = shell.view.lock().unwrap_or_else(|p| p.into_inner());
+        *current = (current.0 + 1, view.clone());
+        current.0
+    };
     if !matches!(view, AuthView::Loading) {
         shell.settled.send_replace(true);
     }
     menu::sync(app, &view);
-    if let Err(e) = app.emit(STATE_EVENT, &view) {
+    let change = view::Change {
+        version,
+        view: &view,
+    };
+    if let Err(e) = app.emit(STATE_EVENT, &change) {
         tracing::warn!(error = %e, "could not send the state to the window");
     }
 }

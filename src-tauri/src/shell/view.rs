@@ -85,9 +85,19 @@ impl From<User> for UserView {
 /// menu, Logto's pages (`ui_locales`) and the loopback page all speak the same one.
 #[derive(Debug, Clone, Serialize)]
 pub struct Snapshot {
+    /// Counts the changes of the view, so the page can tell an answer from an older event.
+    pub version: u64,
     pub language: &'static str,
     #[serde(flatten)]
     pub view: AuthView,
+}
+
+/// What the state event carries: the view and its version.
+#[derive(Debug, Clone, Serialize)]
+pub struct Change<'a> {
+    pub version: u64,
+    #[serde(flatten)]
+    pub view: &'a AuthView,
 }
 
 impl AuthView {
@@ -188,12 +198,21 @@ mod tests {
     #[test]
     fn the_snapshot_is_the_view_plus_the_language() {
         let snapshot = Snapshot {
+            version: 3,
             language: "ja",
             view: AuthView::SignedOut { notice: None },
         };
         assert_eq!(
             serde_json::to_value(&snapshot).unwrap(),
-            serde_json::json!({ "language": "ja", "state": "signed-out", "notice": null })
+            serde_json::json!({ "version": 3, "language": "ja", "state": "signed-out", "notice": null })
+        );
+        let change = Change {
+            version: 4,
+            view: &AuthView::Loading,
+        };
+        assert_eq!(
+            serde_json::to_value(&change).unwrap(),
+            serde_json::json!({ "version": 4, "state": "loading" })
         );
     }
 }
