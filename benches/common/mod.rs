@@ -283,7 +283,7 @@ impl Comparison {
 /// A bar per comparison (as written by [`Comparison::json`]): its ratio, with its goal as a
 /// mark, on one scale.
 pub fn chart(comparisons: &[Value], machine: &str) -> String {
-    let (width, left, bar, gap) = (760.0, 330.0, 22.0, 18.0);
+    let (width, left, bar, gap) = (1000.0, 390.0, 22.0, 18.0);
     let top = 48.0;
     let ratio_of = |c: &Value| c["ratio"].as_f64().unwrap_or(f64::NAN);
     let goal_of = |c: &Value| c["goal_ratio"].as_f64();
@@ -293,7 +293,8 @@ pub fn chart(comparisons: &[Value], machine: &str) -> String {
         .filter(|r| r.is_finite())
         .fold(1.5_f64, f64::max)
         .ceil();
-    let x = |ratio: f64| left + (width - left - 40.0) * (ratio / scale_max);
+    // Room on the right for the ratio and the goal written after the longest bar.
+    let x = |ratio: f64| left + (width - left - 270.0) * (ratio / scale_max);
     let height = top + comparisons.len() as f64 * (bar + gap) + 40.0;
     let mut svg = format!(
         "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"{width}\" height=\"{height}\" font-family=\"sans-serif\" font-size=\"13\">\n\
