@@ -13,3 +13,22 @@ pub mod cli;
 pub mod shell;
 
 pub use shell::run;
+
+#[cfg(test)]
+mod tests {
+    /// Cargo.toml promises MIT or Apache-2.0; the texts are at the top level, where people and
+    /// packaging tools look for them.
+    #[test]
+    fn the_licences_cargo_toml_names_are_at_the_top_level() {
+        let manifest = include_str!("../../Cargo.toml");
+        assert!(
+            manifest.contains("\nlicense = \"MIT OR Apache-2.0\"\n"),
+            "the licence expression changed: update the files and this test"
+        );
+        let mit = include_str!("../../LICENSE-MIT");
+        assert!(mit.starts_with("MIT License") && mit.contains("Permission is hereby granted"));
+        let apache = include_str!("../../LICENSE-APACHE");
+        assert!(apache.contains("Apache License") && apache.contains("Version 2.0, January 2004"));
+        assert!(apache.contains("END OF TERMS AND CONDITIONS"));
+    }
+}
