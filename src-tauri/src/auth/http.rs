@@ -144,6 +144,9 @@ pub async fn send_bounded(
 pub fn network_error(error: &reqwest::Error) -> AuthError {
     let what = if error.is_timeout() {
         "timed out"
+    } else if refused_certificate(error) {
+        // HTTPS trusts what the system trusts: a company CA belongs in the system's store.
+        "its certificate is not trusted here; a company CA must be added to the system's certificate store"
     } else if error.is_connect() {
         "connection failed"
     } else {
@@ -154,6 +157,25 @@ pub fn network_error(error: &reqwest::Error) -> AuthError {
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_else(|| "the provider".into());
     AuthError::Network(format!("{host}: {what}"))
+}
+
+/// Whether TLS refused the server's certificate, somewhere down the error's causes.
+fn refused_certificate(error: &reqwest::Error) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = cause {
+        if let Some(rustls::Error::InvalidCertificate(_)) = e.downcast_ref::<rustls::Error>() {
+            return true;
+        }
+        // An io::Error's `source` skips the error it wraps, and TLS errors arrive wrapped in
+        // io::Errors (two deep): follow the wrapped one.
+        cause = match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
+    }
+    false
 }
 
 /// Says what is wrong with a JSON document without quoting it: serde's messages can carry the
@@ -185,6 +207,137 @@ pub fn missing_field(message: &str) -> Option<&str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Run by `https_trusts_what_the_system_trusts_and_nothing_else` in a child process, whose
+    /// environment names the certificate store (SSL_CERT_FILE) as a system's would: fetches the
+    /// URL it is given with the core's client and prints the outcome.
+    #[test]
+    #[ignore = "a child of https_trusts_what_the_system_trusts_and_nothing_else"]
+    fn https_child() {
+        let Ok(url) = std::env::var("LOGTO_TEST_HTTPS_URL") else {
+            return;
+        };
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a runtime");
+        let outcome = runtime.block_on(async {
+            let http = client()?;
+            get_json::<serde_json::Value>(&http, &Url::parse(&url).expect("a URL")).await
+        });
+        match outcome {
+            Ok(_) => println!("OUTCOME trusted"),
+            Err(e) => println!("OUTCOME refused: {e}"),
+        }
+    }
+
+    /// A test CA and an HTTPS server on 127.0.0.1 with a certificate it signed; the core's
+    /// client reaches it when the system's store holds that CA, and refuses it, saying why,
+    /// when the store holds another.
+    #[test]
+    fn https_trusts_what_the_system_trusts_and_nothing_else() {
+        use std::sync::Arc;
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio_rustls::rustls::pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
+
+        let ca = |name: &str| {
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("params");
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            params
+                .distinguished_name
+                .push(rcgen::DnType::CommonName, name);
+            let key = rcgen::KeyPair::generate().expect("a CA key");
+            let cert = params.self_signed(&key).expect("a CA");
+            (cert, key)
+        };
+        let (company_ca, company_key) = ca("logto-desktop test company CA");
+        let (other_ca, _) = ca("logto-desktop test other CA");
+        let server_key = rcgen::KeyPair::generate().expect("a server key");
+        let server_cert = rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()])
+            .expect("params")
+            .signed_by(&server_key, &company_ca, &company_key)
+            .expect("a server certificate");
+
+        let dir = tempfile::tempdir().expect("a folder");
+        let company_pem = dir.path().join("company.pem");
+        let other_pem = dir.path().join("other.pem");
+        std::fs::write(&company_pem, company_ca.pem()).expect("writing");
+        std::fs::write(&other_pem, other_ca.pem()).expect("writing");
+
+        let provider = Arc::new(tokio_rustls::rustls::crypto::ring::default_provider());
+        let config = tokio_rustls::rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .expect("TLS versions")
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![server_cert.der().clone()],
+                PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(server_key.serialize_der())),
+            )
+            .expect("a server config");
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+        listener.set_nonblocking(true).expect("non-blocking");
+        let port = listener.local_addr().expect("the port").port();
+        std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("a runtime");
+            runtime.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(listener).expect("a listener");
+                while let Ok((tcp, _)) = listener.accept().await {
+                    let acceptor = acceptor.clone();
+                    tokio::spawn(async move {
+                        let Ok(mut tls) = acceptor.accept(tcp).await else {
+                            return;
+                        };
+                        let mut head = Vec::new();
+                        let mut buf = [0u8; 1024];
+                        while !head.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match tls.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => head.extend_from_slice(&buf[..n]),
+                            }
+                        }
+                        let body = r#"{"ok":true}"#;
+                        let answer = format!(
+                            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                            body.len()
+                        );
+                        let _ = tls.write_all(answer.as_bytes()).await;
+                        let _ = tls.shutdown().await;
+                    });
+                }
+            });
+        });
+
+        let outcome = |store: &std::path::Path| {
+            let output = std::process::Command::new(std::env::current_exe().expect("this test"))
+                .args([
+                    "auth::http::tests::https_child",
+                    "--exact",
+                    "--ignored",
+                    "--nocapture",
+                    "--test-threads=1",
+                ])
+                .env("SSL_CERT_FILE", store)
+                .env_remove("SSL_CERT_DIR")
+                .env("LOGTO_TEST_HTTPS_URL", format!("https://127.0.0.1:{port}/"))
+                .output()
+                .expect("the child test");
+            let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+            stdout
+                .lines()
+                .find_map(|l| l.split_once("OUTCOME ").map(|(_, o)| o.to_string()))
+                .unwrap_or_else(|| panic!("the child said nothing: {stdout}"))
+        };
+        assert_eq!(outcome(&company_pem), "trusted");
+        let refused = outcome(&other_pem);
+        assert!(
+            refused.starts_with("refused") && refused.contains("certificate is not trusted"),
+            "{refused}"
+        );
+    }
 
     #[test]
     fn json_errors_never_quote_the_document() {
