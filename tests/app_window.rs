@@ -925,6 +925,45 @@ async fn the_first_run_screen_refuses_a_bad_endpoint_and_saves_nothing() {
 }
 
 #[tokio::test(flavor = "current_thread")]
+async fn a_broken_environment_shows_where_to_read_how_to_fix_it() {
+    let sandbox = Sandbox::new();
+    let app = App::launch(
+        &sandbox,
+        Lang::En,
+        &[
+            ("LOGTO_ENDPOINT", "http://tenant.example.com"),
+            ("LOGTO_APP_ID", "desktop-demo-app"),
+        ],
+    )
+    .await;
+    app.wait_state("error").await;
+    assert_eq!(
+        app.attr("error-message", "data-code").await.as_deref(),
+        Some("config.invalid")
+    );
+    // Nothing to retry; something to read, and focusable.
+    assert_eq!(
+        app.eval("return document.getElementById('try-again').hidden")
+            .await,
+        true
+    );
+    assert_eq!(
+        app.eval("return document.getElementById('error-help').hidden")
+            .await,
+        false
+    );
+    assert_eq!(
+        app.eval("const a = document.getElementById('error-help'); a.focus(); return document.activeElement === a")
+            .await,
+        true
+    );
+    app.click("error-help").await;
+    let opened = sandbox.wait_opened(1).await;
+    assert!(opened.starts_with("https://docs.logto.io/"), "{opened}");
+    app.quit().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
 async fn the_call_api_panel_shows_a_tokens_claims_and_never_the_token() {
     let idp = Idp::start_with(&[("IDP_TEST_HOOKS", "1")]);
     let store = empty_keychain(&idp);

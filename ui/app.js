@@ -149,6 +149,8 @@ function renderError(view) {
   $("error-detail-text").textContent = view.detail || "";
   // Nothing to retry when the configuration itself is wrong: it is fixed outside the window.
   $("try-again").hidden = view.code === "config.invalid";
+  // Then the way to fix it is to read how, which the link opens in the browser.
+  $("error-help").hidden = view.code !== "config.invalid";
   return words;
 }
 

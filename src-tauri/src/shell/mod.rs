@@ -411,6 +411,77 @@ mod tests {
 
     use crate::auth::config::tests::lookup as env;
 
+    /// The colours one `:root` block of ui/style.css sets (`--name: #rrggbb;`).
+    fn colours(block: &str) -> std::collections::HashMap<String, [f64; 3]> {
+        block
+            .lines()
+            .filter_map(|line| {
+                let (name, value) = line.trim().strip_prefix("--")?.split_once(':')?;
+                let hex = value.trim().strip_suffix(';')?.strip_prefix('#')?;
+                let channel = |i: usize| {
+                    u8::from_str_radix(hex.get(i..i + 2)?, 16)
+                        .ok()
+                        .map(|c| f64::from(c) / 255.0)
+                };
+                Some((name.to_string(), [channel(0)?, channel(2)?, channel(4)?]))
+            })
+            .collect()
+    }
+
+    /// WCAG 2.1's contrast ratio.
+    fn contrast(a: [f64; 3], b: [f64; 3]) -> f64 {
+        let luminance = |c: [f64; 3]| {
+            let linear = |v: f64| {
+                if v <= 0.04045 {
+                    v / 12.92
+                } else {
+                    ((v + 0.055) / 1.055).powf(2.4)
+                }
+            };
+            0.2126 * linear(c[0]) + 0.7152 * linear(c[1]) + 0.0722 * linear(c[2])
+        };
+        let (hi, lo) = {
+            let (x, y) = (luminance(a), luminance(b));
+            (x.max(y), x.min(y))
+        };
+        (hi + 0.05) / (lo + 0.05)
+    }
+
+    #[test]
+    fn fields_and_placeholders_meet_wcag_contrast_in_light_and_dark() {
+        let css = include_str!("../../../ui/style.css");
+        let light_start = css.find(":root {").expect("the light colours");
+        let light = &css[light_start..light_start + css[light_start..].find("\n}").expect("end")];
+        let dark_start = css
+            .find("@media (prefers-color-scheme: dark) {")
+            .expect("the dark colours");
+        let dark = &css[dark_start..dark_start + css[dark_start..].find("\n}").expect("end")];
+        for (scheme, block) in [("light", light), ("dark", dark)] {
+            let c = colours(block);
+            let get = |name: &str| *c.get(name).unwrap_or_else(|| panic!("{scheme}: --{name}"));
+            for (against, ratio) in [
+                ("card", contrast(get("field-border"), get("card"))),
+                ("field", contrast(get("field-border"), get("field"))),
+            ] {
+                assert!(ratio >= 3.0, "{scheme}: a field's border against the {against} is {ratio:.2}:1 (1.4.11 asks 3:1)");
+            }
+            let placeholder = contrast(get("muted"), get("field"));
+            assert!(
+                placeholder >= 4.5,
+                "{scheme}: the placeholder is {placeholder:.2}:1 (1.4.3 asks 4.5:1)"
+            );
+        }
+        // The rules use those colours, at full strength.
+        let rule = |selector: &str| {
+            let start = css.find(selector).unwrap_or_else(|| panic!("{selector}"));
+            &css[start..start + css[start..].find('}').expect("the rule's end")]
+        };
+        assert!(rule("\ninput {").contains("border: 1px solid var(--field-border)"));
+        assert!(rule(".api-row select {").contains("border: 1px solid var(--field-border)"));
+        let placeholder = rule("input::placeholder {");
+        assert!(placeholder.contains("color: var(--muted)") && placeholder.contains("opacity: 1"));
+    }
+
     #[test]
     fn rust_log_sets_levels_per_target_and_falls_back_to_info() {
         use tracing::Level;
