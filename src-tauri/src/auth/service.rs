@@ -75,7 +75,9 @@ struct Attempt {
 
 pub struct AuthService {
     config: Config,
-    http: Http,
+    /// Built on first use: it reads the system's certificate store (a hundred files and more), which
+    /// a start-up that restores a stored session, and makes no request, need not wait for.
+    http: std::sync::OnceLock<Http>,
     store: Arc<dyn TokenStore>,
     browser: Arc<dyn Browser>,
     language: Language,
@@ -99,6 +101,15 @@ pub struct AuthService {
 }
 
 impl AuthService {
+    /// The HTTP client, built the first time a request is made.
+    fn http(&self) -> Result<&Http, AuthError> {
+        if let Some(http) = self.http.get() {
+            return Ok(http);
+        }
+        let built = http::client()?;
+        Ok(self.http.get_or_init(|| built))
+    }
+
     pub fn new(
         config: Config,
         store: Arc<dyn TokenStore>,
@@ -111,7 +122,7 @@ impl AuthService {
             .unwrap_or_default();
         Ok(AuthService {
             config,
-            http: http::client()?,
+            http: std::sync::OnceLock::new(),
             store,
             browser,
             language,
@@ -151,7 +162,7 @@ impl AuthService {
         if let Some(provider) = cached.as_ref() {
             return Ok(provider.clone());
         }
-        let provider = Arc::new(discover(&self.http, &self.config).await?);
+        let provider = Arc::new(discover(self.http()?, &self.config).await?);
         *cached = Some(provider.clone());
         Ok(provider)
     }
@@ -261,7 +272,7 @@ impl AuthService {
         let Some(url) = self.current_user().await.and_then(|u| u.picture) else {
             return Ok(None);
         };
-        let data = super::picture::fetch(&self.http, &url).await?;
+        let data = super::picture::fetch(self.http()?, &url).await?;
         *self.picture.lock().unwrap_or_else(|p| p.into_inner()) = Some((url, data.clone()));
         Ok(Some(data))
     }
@@ -371,16 +382,16 @@ impl AuthService {
     ) -> Result<User, AuthError> {
         // The exchange runs as a task of its own, so that a cancel in the middle of it can let
         // it finish and revoke what it brings: by then the code may be tokens at Logto.
+        let http = self.http()?.clone();
         let mut exchange = tokio::spawn({
-            let (http, provider, config) =
-                (self.http.clone(), provider.clone(), self.config.clone());
+            let (http, provider, config) = (http.clone(), provider.clone(), self.config.clone());
             async move { exchange_code(&http, &provider, &config, pending, code).await }
         });
         let session = tokio::select! {
             joined = &mut exchange => joined
                 .map_err(|_| AuthError::Token("the code exchange stopped unexpectedly".into()))??,
             _ = cancelled.changed() => {
-                let revoker = self.revoker(provider);
+                let revoker = self.revoker(&http, provider);
                 tokio::spawn(async move {
                     if let Ok(Ok(session)) = exchange.await {
                         revoker.drop_session(&session, "the sign-in was cancelled").await;
@@ -393,13 +404,13 @@ impl AuthService {
         let _flight = self.refresh_lock.lock().await;
         // A newer sign-in may have started while this one exchanged its code.
         if !self.is_current(id) {
-            self.revoker(provider)
+            self.revoker(&http, provider)
                 .drop_session(&session, "a newer sign-in replaced it")
                 .await;
             return Err(AuthError::Cancelled);
         }
         if let Err(e) = self.save(&session).await {
-            self.revoker(provider)
+            self.revoker(&http, provider)
                 .drop_session(&session, "it could not be saved")
                 .await;
             return Err(e);
@@ -410,9 +421,9 @@ impl AuthService {
         Ok(user)
     }
 
-    fn revoker(&self, provider: &Arc<Provider>) -> Revoker {
+    fn revoker(&self, http: &Http, provider: &Arc<Provider>) -> Revoker {
         Revoker {
-            http: self.http.clone(),
+            http: http.clone(),
             provider: provider.clone(),
             client_id: self.config.app_id.clone(),
         }
@@ -583,7 +594,7 @@ impl AuthService {
         token: &str,
         hint: &str,
     ) -> Result<(), AuthError> {
-        revoke::revoke(&self.http, provider, &self.config.app_id, token, hint).await
+        revoke::revoke(self.http()?, provider, &self.config.app_id, token, hint).await
     }
 
     /// Whether a session is held (restored or signed in). No network.
@@ -679,7 +690,7 @@ impl AuthService {
         let provider = self.provider().await?;
         tracing::debug!(resource = ?key.resource, organization = ?key.organization, "refreshing");
         let result = refresh(
-            &self.http,
+            self.http()?,
             &provider,
             &self.config,
             &session,
@@ -836,7 +847,7 @@ impl AuthService {
         let token = self.get_access_token(None, None).await?;
         let sub = self.current_user().await.ok_or(AuthError::NotSignedIn)?.sub;
         let provider = self.provider().await?;
-        super::exchange::fetch_userinfo_json(&self.http, &provider, &token.token, &sub).await
+        super::exchange::fetch_userinfo_json(self.http()?, &provider, &token.token, &sub).await
     }
 
     /// The end-session URL. It carries `client_id` rather than `id_token_hint`, so the ID token
