@@ -18,25 +18,12 @@ use openidconnect::{CsrfToken, Nonce, PkceCodeChallenge};
 use serde_json::{json, Value};
 use url::Url;
 
-/// The tests' provider launcher, shared as it is (the bench uses only part of it).
-#[allow(dead_code)]
-#[path = "../tests/support/idp.rs"]
-mod idp;
-
-mod support {
-    //! What the provider launcher expects of its crate.
-    pub fn http() -> reqwest::Client {
-        reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .expect("an HTTP client")
-    }
-}
-
 mod common;
+// The provider launcher calls `crate::support::http()`.
+use common::support;
 
+use common::idp::Idp;
 use common::{arg, chart, machine, node, BenchBrowser, Comparison, Goal, Samples, Scripted};
-use idp::Idp;
 
 /// Logto's JavaScript SDK (`tests/idp/support/sdk-baseline.js`): given a code, it exchanges it,
 /// checks the ID token and reads userinfo, and says how long that took.

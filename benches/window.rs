@@ -23,22 +23,9 @@ use std::time::{Duration, Instant};
 use logto_desktop::auth::{AuthService, Config, KeyringStore, SignInMethod, TokenStore};
 use serde_json::{json, Value};
 
-/// The tests' provider launcher, shared as it is (the bench uses only part of it).
-#[allow(dead_code)]
-#[path = "../tests/support/idp.rs"]
-mod idp;
-
-mod support {
-    //! What the provider launcher expects of its crate.
-    pub fn http() -> reqwest::Client {
-        reqwest::Client::builder()
-            .timeout(std::time::Duration::from_secs(30))
-            .build()
-            .expect("an HTTP client")
-    }
-}
-
 mod common;
+// The provider launcher calls `crate::support::http()`.
+use common::support;
 
 use common::{arg, machine, BenchBrowser, Comparison, Goal, Samples, Scripted, Unit};
 
@@ -223,7 +210,7 @@ async fn main() {
 
     // A stored session, as a person who signed in yesterday has: the app restores it from the
     // keychain at start-up, with no network.
-    let idp = idp::Idp::start();
+    let idp = common::idp::Idp::start();
     let scripted = Arc::new(Scripted::start());
     let mut config = Config::new(&idp.info.endpoint, &idp.info.app_id).expect("config");
     config.end_browser_session = false;

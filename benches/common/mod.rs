@@ -9,6 +9,20 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use logto_desktop::auth::Browser;
+
+/// The tests' provider launcher, shared as it is (each benchmark uses only part of it).
+#[path = "../../tests/support/idp.rs"]
+pub mod idp;
+
+pub mod support {
+    //! What the provider launcher expects of its crate (`crate::support::http`).
+    pub fn http() -> reqwest::Client {
+        reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+            .expect("an HTTP client")
+    }
+}
 use serde_json::{json, Value};
 use url::Url;
 
