@@ -12,7 +12,7 @@ pub mod tokens;
 pub mod view;
 
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::{Arc, RwLock};
 
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
@@ -30,17 +30,15 @@ pub struct Shell {
     /// `None` until there is a valid configuration (the first-run screen can supply one later,
     /// so it can be set once the app runs).
     service: RwLock<Option<Arc<AuthService>>>,
-    /// The view and how many times it changed.
-    view: Mutex<(u64, AuthView)>,
+    /// The view and how many times it changed; watched, so the page's first question can wait
+    /// for the restored state instead of drawing a loading screen first.
+    view: tokio::sync::watch::Sender<(u64, AuthView)>,
     /// The language of the window, the menu, Logto's pages and the loopback page.
     pub language: Language,
     /// Where the first-run screen saves the endpoint and app id.
     pub config_path: Option<PathBuf>,
     /// One first-run check at a time.
     pub(crate) setup_lock: tokio::sync::Mutex<()>,
-    /// Whether the view has left [`AuthView::Loading`], so the page's first question can wait
-    /// for the restored state instead of drawing a loading screen first.
-    settled: tokio::sync::watch::Sender<bool>,
 }
 
 /// How long the page's first `get_state` waits for the stored session to be read. The keychain
@@ -88,14 +86,12 @@ impl Shell {
         language: Language,
         config_path: Option<PathBuf>,
     ) -> Self {
-        let settled = !matches!(view, AuthView::Loading);
         Shell {
             service: RwLock::new(service),
-            view: Mutex::new((0, view)),
+            view: tokio::sync::watch::Sender::new((0, view)),
             language,
             config_path,
             setup_lock: tokio::sync::Mutex::new(()),
-            settled: tokio::sync::watch::channel(settled).0,
         }
     }
 
@@ -113,15 +109,11 @@ impl Shell {
     }
 
     pub fn view(&self) -> AuthView {
-        self.view
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .1
-            .clone()
+        self.view.borrow().1.clone()
     }
 
     pub fn snapshot(&self) -> Snapshot {
-        let (version, view) = self.view.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let (version, view) = self.view.borrow().clone();
         Snapshot {
             version,
             language: self.language.tag(),
@@ -131,9 +123,11 @@ impl Shell {
 
     /// The snapshot once the stored session has been read, or after `wait` at most.
     pub async fn settled_snapshot(&self, wait: std::time::Duration) -> Snapshot {
-        let mut settled = self.settled.subscribe();
+        // The view is `Loading` only until the stored session has been read.
+        let mut view = self.view.subscribe();
+        let settled = view.wait_for(|(_, view)| !matches!(view, AuthView::Loading));
         // Err: the wait ran out (or the sender is gone, which it cannot be while `self` is).
-        let _ = tokio::time::timeout(wait, settled.wait_for(|done| *done)).await;
+        let _ = tokio::time::timeout(wait, settled).await;
         self.snapshot()
     }
 }
@@ -162,14 +156,11 @@ pub fn make_service(mut config: Config, language: Language) -> Result<AuthServic
 /// Sets the state, tells the page and the menu.
 pub fn set_view<R: Runtime>(app: &AppHandle<R>, view: AuthView) {
     let shell = app.state::<Shell>();
-    let version = {
-        let mut current = shell.view.lock().unwrap_or_else(|p| p.into_inner());
-        *current = (current.0 + 1, view.clone());
-        current.0
-    };
-    if !matches!(view, AuthView::Loading) {
-        shell.settled.send_replace(true);
-    }
+    let mut version = 0;
+    shell.view.send_modify(|current| {
+        version = current.0 + 1;
+        *current = (version, view.clone());
+    });
     menu::sync(app, &view);
     let change = view::Change {
         version,
