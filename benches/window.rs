@@ -113,7 +113,10 @@ impl Launched {
 
     /// The PSS of the process and all its descendants, in MB.
     fn pss_mb(&self) -> f64 {
-        let kib: u64 = tree(self.child.id()).iter().map(|pid| pss_kib(*pid)).sum();
+        let kib: u64 = tree(self.child.id())
+            .iter()
+            .map(|pid| rollup(*pid, "Pss:"))
+            .sum();
         kib as f64 * 1024.0 / 1e6
     }
 
@@ -163,10 +166,6 @@ fn tree(root: u32) -> Vec<u32> {
         i += 1;
     }
     family
-}
-
-fn pss_kib(pid: u32) -> u64 {
-    rollup(pid, "Pss:")
 }
 
 /// One line of the process's `smaps_rollup`, in KiB.
