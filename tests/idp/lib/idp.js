@@ -15,6 +15,7 @@ import {
   createOrganizationTokens, ORGANIZATION_ROLES_SCOPE, ORGANIZATIONS_SCOPE,
 } from './organizations.js';
 import { claimsFor, createUserStore, ORGANIZATIONS } from './users.js';
+import { signInExperience } from './sign-in-exp.js';
 
 const RESOURCE_SCOPES = ['read:data', 'write:data'];
 const AMAZON_CLIENT_ID = 'amzn1.application-oa2-client.logtodesktopdemo';
@@ -42,6 +43,7 @@ export function optionsFromEnv(env = process.env) {
     refreshReuseSeconds: num('IDP_REFRESH_REUSE_SECONDS', 3),
     demo: env.IDP_DEMO === '1',
     testHooks: env.IDP_TEST_HOOKS === '1',
+    amazonConnector: env.IDP_AMAZON_CONNECTOR !== 'off',
   };
 }
 
@@ -284,7 +286,7 @@ ${error ? `<p id="error">${esc(error)}</p>` : ''}
 <input id="password" name="password" type="password" autocomplete="current-password">
 <button id="submit" type="submit">Sign in</button>
 </form>
-<a id="sign-in-amazon" class="button secondary" href="/interaction/${esc(uid)}/amazon">Continue with Amazon</a>
+${opts.amazonConnector ? `<a id="sign-in-amazon" class="button secondary" href="/interaction/${esc(uid)}/amazon">Continue with Amazon</a>` : ''}
 <form id="deny-form" method="post" action="/interaction/${esc(uid)}/abort">
 <button id="deny" class="secondary" type="submit">Cancel</button>
 </form>
@@ -571,6 +573,18 @@ ${demo}`,
     });
   }
 
+  // Public, like Logto's: no client authentication, JSON, `appId` and `organizationId` accepted.
+  app.use(async (ctx, next) => {
+    if (ctx.path !== '/api/.well-known/sign-in-exp') return next();
+    if (ctx.method !== 'GET') {
+      ctx.status = 405;
+      return undefined;
+    }
+    ctx.set('Cache-Control', 'no-store');
+    ctx.body = signInExperience({ endpoint, amazonConnector: opts.amazonConnector });
+    return undefined;
+  });
+
   app.use(async (ctx, next) => {
     const m = ctx.path.match(/^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login|amazon|abort))?$/);
     const isCallback = ctx.path === '/callback/amazon';
@@ -611,7 +625,9 @@ ${demo}`,
         // Already signed in here (SSO session): consent automatically, no page.
         return redirect(ctx, await completeInteraction(details, details.session.accountId, { login: false }));
       }
-      if (details.params.direct_sign_in === 'social:amazon') {
+      // As Logto's experience app: a direct sign-in to a connector the sign-in experience does
+      // not offer falls back to the first screen, silently.
+      if (details.params.direct_sign_in === 'social:amazon' && opts.amazonConnector) {
         return redirect(ctx, amazonAuthorizeUrl(uid));
       }
       ctx.type = 'html';
@@ -631,6 +647,7 @@ ${demo}`,
       return redirect(ctx, await completeInteraction(details, user.id));
     }
     if (action === 'amazon' && ctx.method === 'GET') {
+      if (!opts.amazonConnector) return errorPage(ctx, 400, 'Amazon sign-in is not enabled for this tenant.');
       return redirect(ctx, amazonAuthorizeUrl(uid));
     }
     if (action === 'abort' && ctx.method === 'POST') {
