@@ -464,7 +464,7 @@ ${demo}`,
     // once its request has been answered.
     const LOGGED_PATHS = new Set([
       '/oidc/token', '/oidc/token/revocation', '/oidc/session/end', '/oidc/session/end/confirm',
-      '/oidc/jwks', '/oidc/me',
+      '/oidc/jwks', '/oidc/me', '/api/.well-known/sign-in-exp',
     ]);
     const requestLog = []; // entries in order of arrival; `status` is set when answered
     const sha256 = (value) => createHash('sha256').update(value).digest('hex');

@@ -5,7 +5,7 @@ import { Browser, authRequest, startServer } from '../support/harness.js';
 let on;
 let off;
 before(async () => {
-  [on, off] = await Promise.all([startServer(), startServer({ IDP_AMAZON_CONNECTOR: 'off' })]);
+  [on, off] = await Promise.all([startServer({ IDP_TEST_HOOKS: '1' }), startServer({ IDP_AMAZON_CONNECTOR: 'off' })]);
 });
 after(() => Promise.all([on?.stop(), off?.stop()]));
 
@@ -28,6 +28,9 @@ test('the sign-in experience lists the Amazon connector as Logto does', async ()
   assert.notEqual(amazon.id, amazon.target, 'the id is the connector\'s own, not its target');
   assert.deepEqual(sie.ssoConnectors, []);
   assert.ok(Array.isArray(sie.signIn.methods));
+  // The request log lists it, so tests can tell when an app asked.
+  const { requests } = await (await fetch(`${on.info.endpoint}/test/requests`)).json();
+  assert.ok(requests.some((r) => r.path === '/api/.well-known/sign-in-exp' && r.status === 200), JSON.stringify(requests));
 });
 
 test('with IDP_AMAZON_CONNECTOR=off the document offers no social connector', async () => {
