@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Installs what building, running or testing needs, and only what is missing.
-#   scripts/deps.sh run    build dependencies, Node packages of the local provider
-#   scripts/deps.sh test   the above plus Xvfb, D-Bus, GNOME Keyring, Chromium, WebKitWebDriver, tauri-driver
+#   scripts/deps.sh run      build dependencies, Node packages of the local provider
+#   scripts/deps.sh test     the above plus Xvfb, D-Bus, GNOME Keyring, Chromium, WebKitWebDriver,
+#                            tauri-driver, and the Tauri CLI (the package install test bundles a .deb)
+#   scripts/deps.sh package  build dependencies and the Tauri CLI (`make package`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
@@ -9,7 +11,7 @@ mode=${1:-run}
 build_pkgs=(build-essential pkg-config file libssl-dev libdbus-1-dev libwebkit2gtk-4.1-dev
   libayatana-appindicator3-dev librsvg2-dev nodejs npm)
 test_pkgs=(xvfb xauth dbus dbus-x11 gnome-keyring libsecret-tools chromium chromium-driver
-  webkit2gtk-driver imagemagick xdotool fonts-noto-cjk fonts-dejavu-core)
+  webkit2gtk-driver imagemagick xdotool fonts-noto-cjk fonts-dejavu-core desktop-file-utils)
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
 
@@ -26,6 +28,14 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
 fi
+
+# The Tauri CLI that bundles the packages (its npm package carries a prebuilt binary), as locked.
+if [ "$mode" != run ] &&
+  { [ ! -d packaging/node_modules ] || [ packaging/package-lock.json -nt packaging/node_modules/.package-lock.json ]; }; then
+  echo "deps: npm ci in packaging" >&2
+  npm --prefix packaging ci --no-audit --no-fund --loglevel=error >&2
+fi
+[ "$mode" = package ] && exit 0
 
 # oidc-provider 9 needs Node 20.18 or later (it uses URL.parse and crypto.hash); Debian 12's own
 # nodejs is 18, so say so plainly rather than fail later inside the provider.
