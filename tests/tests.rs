@@ -13,9 +13,12 @@
 //!   token, a failing or unreachable provider, a restart mid-session, organization tokens, signing
 //!   keys rotated at the provider, 8 and 16 KB ID tokens.
 //! - `app_window`: the app binary, driven through its window (what it may call, what it receives).
+//! - `package`: the `.deb` installed with apt-get, the installed app's first screen, the purge; the
+//!   icons made from their one source image.
 
 mod support;
 
 mod app_window;
 mod core_flow;
+mod package;
 mod token_flow;
