@@ -872,6 +872,12 @@ async fn the_first_run_screen_checks_and_saves_the_configuration() {
     .expect("the config file is JSON");
     assert_eq!(saved["endpoint"], idp.info.endpoint.as_str());
     assert_eq!(saved["app_id"], idp.info.app_id.as_str());
+    // The check found Amazon in the tenant's sign-in experience: its button, no notice.
+    assert_eq!(
+        app.eval("return document.getElementById('amazon-missing').hidden")
+            .await,
+        true
+    );
     // The new configuration is live: signing in works at once.
     app.click("sign-in-amazon").await;
     let url = sandbox.wait_opened(2).await;
@@ -1124,16 +1130,16 @@ async fn a_signed_out_start_fetches_discovery_ahead_and_a_signed_in_one_asks_not
     let app = App::launch(&sandbox, Lang::En, &idp_env(&idp)).await;
     app.wait_state("signed-out").await;
     let start = Instant::now();
-    let jwks = |requests: &[serde_json::Value]| {
-        requests
+    // The keys, and the tenant check beside them.
+    let ahead = |requests: &[serde_json::Value]| {
+        ["/oidc/jwks", "/api/.well-known/sign-in-exp"]
             .iter()
-            .filter(|r| r["path"] == "/oidc/jwks")
-            .count()
+            .all(|path| requests.iter().any(|r| r["path"] == *path))
     };
-    while jwks(&idp.requests().await) == 0 {
+    while !ahead(&idp.requests().await) {
         assert!(
             start.elapsed() < Duration::from_secs(20),
-            "the keys were not fetched ahead"
+            "the keys and the sign-in experience were not fetched ahead"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -1166,5 +1172,82 @@ async fn a_signed_out_start_fetches_discovery_ahead_and_a_signed_in_one_asks_not
         before,
         "a signed-in start asked Logto"
     );
+    app.quit().await;
+}
+
+/// Issue 10's tenant check: where the tenant's sign-in experience has no Amazon connector,
+/// "Continue with Amazon" (which would land on Logto's own first screen) is not offered; the
+/// screen says how to add one, and the answer is kept for the next start, even offline. Where
+/// nothing is known, the button stays.
+#[tokio::test(flavor = "current_thread")]
+async fn a_tenant_without_amazon_offers_plain_sign_in_and_says_how_to_add_amazon() {
+    let mut idp = Idp::start_with(&[("IDP_AMAZON_CONNECTOR", "off"), ("IDP_TEST_HOOKS", "1")]);
+    let _store = empty_keychain(&idp);
+    let sandbox = Sandbox::new();
+    let hidden = |id: &str| format!("return document.getElementById('{id}').hidden");
+    let app = App::launch(&sandbox, Lang::En, &idp_env(&idp)).await;
+    app.wait_state("signed-out").await;
+    let start = Instant::now();
+    while app.eval(&hidden("amazon-missing")).await != false {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the notice never showed"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(app.eval(&hidden("sign-in-amazon")).await, true);
+    assert!(
+        app.text("amazon-missing").await.contains("Connectors"),
+        "the notice says where to add it"
+    );
+    // Plain sign-in is the main button now.
+    assert_eq!(
+        app.eval("return document.getElementById('sign-in').classList.contains('secondary')")
+            .await,
+        false
+    );
+    assert!(
+        idp.requests()
+            .await
+            .iter()
+            .any(|r| r["path"] == "/api/.well-known/sign-in-exp"),
+        "the app read the sign-in experience"
+    );
+    app.screenshot("signed-out-no-amazon", Lang::En);
+    app.click("help-amazon").await;
+    let help = sandbox.wait_opened(1).await;
+    assert_eq!(help, "https://docs.logto.io/integrations/amazon");
+    assert_eq!(app.state().await, "signed-out");
+    // The menu's "Sign in with Amazon" is off too: its accelerator starts nothing, while plain
+    // "Sign in"'s does (so the keys do reach the menu).
+    app.key("ctrl+shift+a");
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(app.state().await, "signed-out");
+    assert_eq!(sandbox.opened().len(), 1, "nothing more was opened");
+    app.key("ctrl+shift+i");
+    let url = sandbox.wait_opened(2).await;
+    assert!(!url.contains("direct_sign_in"), "{url}");
+    app.wait_state("signing-in").await;
+    app.click("cancel").await;
+    app.wait_state("signed-out").await;
+    assert_eq!(app.eval(&hidden("amazon-missing")).await, false);
+    app.quit().await;
+
+    // Offline at the next start: the kept answer draws the first screen.
+    idp.stop();
+    let app = App::launch(&sandbox, Lang::Ja, &idp_env(&idp)).await;
+    app.wait_state("signed-out").await;
+    assert_eq!(app.eval(&hidden("amazon-missing")).await, false);
+    assert_eq!(app.eval(&hidden("sign-in-amazon")).await, true);
+    app.screenshot("signed-out-no-amazon", Lang::Ja);
+    app.quit().await;
+
+    // Nothing known (another computer, the same dead endpoint): every button stays.
+    let fresh = Sandbox::new();
+    let app = App::launch(&fresh, Lang::En, &idp_env(&idp)).await;
+    app.wait_state("signed-out").await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert_eq!(app.eval(&hidden("sign-in-amazon")).await, false);
+    assert_eq!(app.eval(&hidden("amazon-missing")).await, true);
     app.quit().await;
 }

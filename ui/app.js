@@ -154,6 +154,17 @@ function renderError(view) {
   return words;
 }
 
+// Where the tenant has no Amazon connector, "Continue with Amazon" would land on Logto's own first
+// screen: offer plain sign-in as the main button instead, and say how to add Amazon.
+function renderAmazonOffer(offered) {
+  $("sign-in-amazon").hidden = !offered;
+  $("or").hidden = !offered;
+  $("amazon-missing").hidden = offered;
+  const signIn = $("sign-in");
+  signIn.classList.toggle("secondary", offered);
+  signIn.toggleAttribute("data-autofocus", !offered);
+}
+
 function renderSetup(view) {
   $("setup-path").textContent = view.config_path ? fill(t.setupSavedTo, { path: view.config_path }) : "";
   const problem = $("setup-problem");
@@ -183,6 +194,7 @@ function render(view) {
     renderSetup(view);
   } else if (view.state === "signed-out") {
     showNotice($("notice"), view.notice);
+    renderAmazonOffer(!view.amazon_missing);
   } else if (view.state === "signing-in") {
     lastMethod = view.method || lastMethod;
     startCountdown(view.deadline);

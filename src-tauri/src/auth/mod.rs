@@ -16,6 +16,9 @@
 //! 9. [`tokens`] and [`refresh`]: access tokens per API resource and organization, refreshed
 //!    one at a time shortly before they expire.
 //!
+//! Beside the walk, [`tenant`] reads which social sign-in methods the tenant offers, so the
+//! window offers "Continue with Amazon" only where it leads to Amazon.
+//!
 //! [`error`] holds the one error type.
 
 pub mod authorize;
@@ -43,6 +46,7 @@ pub mod session;
 #[cfg(test)]
 mod stand;
 pub mod store;
+pub mod tenant;
 pub mod tokens;
 
 pub use authorize::SignInMethod;

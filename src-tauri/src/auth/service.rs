@@ -4,6 +4,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::SystemTime;
 
 use openidconnect::AuthorizationCode;
 use tokio::sync::{watch, Mutex as AsyncMutex};
@@ -23,6 +24,7 @@ use super::refresh::{refresh, Refreshed, Verdict};
 use super::revoke::{self, Revoker};
 use super::session::{DecodeError, Session, User};
 use super::store::{SignedOutMarks, TokenStore};
+use super::tenant::{self, OfferCache};
 use super::tokens::{CachedToken, Clock, TokenKey};
 
 /// What the window needs while a sign-in waits for the browser. Its `Debug` leaves the URL out.
@@ -98,6 +100,8 @@ pub struct AuthService {
     picture: Mutex<Option<(String, String)>>,
     /// Sessions signed out whose keychain entry could not be removed (see [`SignedOutMarks`]).
     marks: Option<Arc<SignedOutMarks>>,
+    /// What the tenant's sign-in experience offers, as last read (the tenant check).
+    offer: OfferCache,
 }
 
 impl AuthService {
@@ -120,7 +124,9 @@ impl AuthService {
             .as_deref()
             .map(Language::from_tag)
             .unwrap_or_default();
+        let offer = OfferCache::new(&config, None);
         Ok(AuthService {
+            offer,
             config,
             http: std::sync::OnceLock::new(),
             store,
@@ -143,6 +149,12 @@ impl AuthService {
     /// would come back at the next start (and end at its first refresh).
     pub fn with_signed_out_marks(mut self, marks: SignedOutMarks) -> Self {
         self.marks = Some(Arc::new(marks));
+        self
+    }
+
+    /// Where to keep the tenant check's last answer across starts (see [`OfferCache`]).
+    pub fn with_offer_file(mut self, file: std::path::PathBuf) -> Self {
+        self.offer = OfferCache::new(&self.config, Some(file));
         self
     }
 
@@ -172,6 +184,27 @@ impl AuthService {
     /// the browser. A failure is not kept: the sign-in tries again.
     pub async fn prefetch(&self) -> Result<(), AuthError> {
         self.provider().await.map(|_| ())
+    }
+
+    /// Whether the tenant is known not to offer Amazon on its sign-in page (its last answer said
+    /// so). False when it does or when nothing is known yet: then the Amazon button stays.
+    pub fn amazon_missing(&self) -> bool {
+        self.offer
+            .offer()
+            .is_some_and(|offer| !offer.offers(tenant::AMAZON))
+    }
+
+    /// Reads the tenant's sign-in experience unless the last answer is fresh; returns whether
+    /// [`Self::amazon_missing`] changed. Never part of a sign-in: the window asks beside it.
+    pub async fn check_sign_in_experience(&self) -> Result<bool, AuthError> {
+        if self.offer.is_fresh(SystemTime::now()) {
+            return Ok(false);
+        }
+        let before = self.amazon_missing();
+        let offer = tenant::fetch(self.http()?, &self.config).await?;
+        tracing::info!(social = ?offer.targets, "read the tenant's sign-in experience");
+        self.offer.put(offer, SystemTime::now());
+        Ok(self.amazon_missing() != before)
     }
 
     /// Reads the stored session, with no network. A stored secret that cannot be read is removed

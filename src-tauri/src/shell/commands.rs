@@ -10,7 +10,9 @@ use tauri::{AppHandle, Runtime, State};
 use url::Url;
 
 use super::view::{AuthView, Notice, Snapshot, SIGN_OUT_INCOMPLETE};
-use super::{focus_main, make_service, restore, set_view, Shell, FIRST_STATE_WAIT};
+use super::{
+    focus_main, make_service, restore, set_view, show_signed_out, Shell, FIRST_STATE_WAIT,
+};
 use crate::auth::config::{write_config_file, SavedConfig};
 use crate::auth::pages::Language;
 use crate::auth::{AuthError, AuthService, Browser, Config, SignInMethod, SystemBrowser};
@@ -159,13 +161,10 @@ pub fn start_sign_in<R: Runtime>(
             }
             // A newer sign-in replaced this one: its own events tell the story.
             Err(AuthError::Cancelled) if service.is_signing_in() => {}
-            Err(AuthError::Cancelled) => {
-                let view = match service.current_user().await {
-                    Some(user) => AuthView::signed_in(&service, user),
-                    None => AuthView::SignedOut { notice: None },
-                };
-                set_view(&app, view);
-            }
+            Err(AuthError::Cancelled) => match service.current_user().await {
+                Some(user) => set_view(&app, AuthView::signed_in(&service, user)),
+                None => show_signed_out(&app, service, None),
+            },
             Err(e) => {
                 set_view(&app, AuthView::from_error(&e));
                 focus_main(&app);
@@ -246,16 +245,16 @@ pub async fn sign_out<R: Runtime>(
 
 /// Shared by the command and the app menu.
 pub async fn do_sign_out<R: Runtime>(app: AppHandle<R>, service: Arc<AuthService>) {
-    let view = match service.sign_out().await {
-        Ok(report) => AuthView::SignedOut {
-            notice: report.warning.map(|warning| Notice {
+    match service.sign_out().await {
+        Ok(report) => {
+            let notice = report.warning.map(|warning| Notice {
                 code: SIGN_OUT_INCOMPLETE.to_string(),
                 detail: Some(warning),
-            }),
-        },
-        Err(e) => AuthView::from_error(&e),
-    };
-    set_view(&app, view);
+            });
+            show_signed_out(&app, service, notice);
+        }
+        Err(e) => set_view(&app, AuthView::from_error(&e)),
+    }
 }
 
 /// The first-run screen: checks the endpoint and app id by fetching Logto's discovery document,
@@ -289,14 +288,32 @@ pub async fn save_setup<R: Runtime>(
     };
     let config = Config::from_saved(|name| std::env::var(name).ok(), &saved)?;
     let http = crate::auth::http::client()?;
-    crate::auth::discovery::discover(&http, &config).await?;
+    let service = Arc::new(make_service(config.clone(), shell.language)?);
+    // The tenant check beside discovery, so the screen after this one already knows whether
+    // Amazon is offered; only discovery decides whether the settings are good.
+    let (discovered, checked) = tokio::join!(
+        crate::auth::discovery::discover(&http, &config),
+        service.check_sign_in_experience()
+    );
+    discovered?;
+    match checked {
+        Ok(_) if service.amazon_missing() => tracing::warn!(
+            "this tenant's sign-in experience has no Amazon connector: \
+             \"Continue with Amazon\" is not offered until one is added"
+        ),
+        Ok(_) => {}
+        Err(e) => tracing::info!(
+            code = e.code(),
+            "the tenant's sign-in experience was not read; every sign-in button stays"
+        ),
+    }
     write_config_file(&path, &SavedConfig::from_config(&config)).map_err(|e| CommandError {
         code: CONFIG_SAVE_FAILED.to_string(),
         message: format!("The settings could not be saved: {e}."),
         detail: Some(format!("{}: {e}", path.display())),
     })?;
     tracing::info!(path = %path.display(), "saved the endpoint and app id");
-    shell.set_service(Arc::new(make_service(config, shell.language)?));
+    shell.set_service(service);
     restore(app).await;
     Ok(())
 }
@@ -309,6 +326,8 @@ pub enum HelpTopic {
     NativeApp,
     /// Logto Cloud's console, where the app is created.
     Console,
+    /// Logto's guide to the Amazon connector (the signed-out screen, when the tenant has none).
+    AmazonConnector,
 }
 
 impl HelpTopic {
@@ -321,6 +340,10 @@ impl HelpTopic {
                 "https://docs.logto.io/integrate-logto/application-data-structure"
             }
             (HelpTopic::Console, _) => "https://cloud.logto.io/",
+            (HelpTopic::AmazonConnector, Language::Ja) => {
+                "https://docs.logto.io/ja/integrations/amazon"
+            }
+            (HelpTopic::AmazonConnector, _) => "https://docs.logto.io/integrations/amazon",
         }
     }
 }
@@ -343,7 +366,11 @@ mod tests {
 
     #[test]
     fn help_urls_are_https_pages_of_logto() {
-        for topic in [HelpTopic::NativeApp, HelpTopic::Console] {
+        for topic in [
+            HelpTopic::NativeApp,
+            HelpTopic::Console,
+            HelpTopic::AmazonConnector,
+        ] {
             for language in [Language::En, Language::Ja] {
                 let url = Url::parse(topic.url(language)).unwrap();
                 assert_eq!(url.scheme(), "https");
@@ -351,6 +378,9 @@ mod tests {
             }
         }
         assert!(HelpTopic::NativeApp.url(Language::Ja).contains("/ja/"));
+        assert!(HelpTopic::AmazonConnector
+            .url(Language::Ja)
+            .contains("/ja/"));
     }
 
     #[test]

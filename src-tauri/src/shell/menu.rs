@@ -153,13 +153,13 @@ pub fn sync<R: Runtime>(app: &AppHandle<R>, view: &AuthView) {
     let Some(items) = app.try_state::<Items<R>>() else {
         return;
     };
-    let configured = app
-        .try_state::<Shell>()
-        .is_some_and(|shell| shell.service().is_some());
+    let service = app.try_state::<Shell>().and_then(|shell| shell.service());
     let can_sign_in =
-        configured && matches!(view, AuthView::SignedOut { .. } | AuthView::Error { .. });
+        service.is_some() && matches!(view, AuthView::SignedOut { .. } | AuthView::Error { .. });
+    // Not offered where the tenant has no Amazon connector (the page hides its button too).
+    let amazon_offered = service.is_some_and(|s| !s.amazon_missing());
     for (item, enabled) in [
-        (&items.amazon, can_sign_in),
+        (&items.amazon, can_sign_in && amazon_offered),
         (&items.sign_in, can_sign_in),
         (&items.sign_out, view.is_signed_in()),
     ] {
@@ -185,7 +185,9 @@ pub fn handle<R: Runtime>(app: &AppHandle<R>, id: &str) {
     let view = shell.view();
     let can_sign_in = matches!(view, AuthView::SignedOut { .. } | AuthView::Error { .. });
     match id {
-        SIGN_IN_AMAZON if can_sign_in => start_sign_in(app.clone(), service, SignInMethod::Amazon),
+        SIGN_IN_AMAZON if can_sign_in && !service.amazon_missing() => {
+            start_sign_in(app.clone(), service, SignInMethod::Amazon)
+        }
         SIGN_IN if can_sign_in => start_sign_in(app.clone(), service, SignInMethod::Logto),
         SIGN_OUT if view.is_signed_in() => {
             tracing::info!("sign-out from the app menu");

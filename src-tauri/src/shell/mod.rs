@@ -19,6 +19,7 @@ use tauri::{AppHandle, Emitter, Manager, Runtime};
 use crate::auth::config::{config_file_path, ConfigSource};
 use crate::auth::pages::Language;
 use crate::auth::store::SignedOutMarks;
+use crate::auth::tenant::OfferCache;
 use crate::auth::{AuthError, AuthService, Config, KeyringStore, SystemBrowser};
 use view::{AuthView, Notice, Snapshot};
 
@@ -146,11 +147,14 @@ pub fn make_service(mut config: Config, language: Language) -> Result<AuthServic
         config.ui_locales = Some(language.tag().to_string());
     }
     let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
-    let service = AuthService::new(config, store, Arc::new(SystemBrowser))?;
-    Ok(match SignedOutMarks::default_path() {
-        Some(path) => service.with_signed_out_marks(SignedOutMarks::new(path)),
-        None => service,
-    })
+    let mut service = AuthService::new(config, store, Arc::new(SystemBrowser))?;
+    if let Some(path) = SignedOutMarks::default_path() {
+        service = service.with_signed_out_marks(SignedOutMarks::new(path));
+    }
+    if let Some(path) = OfferCache::default_path() {
+        service = service.with_offer_file(path);
+    }
+    Ok(service)
 }
 
 /// Sets the state, tells the page and the menu.
@@ -161,11 +165,13 @@ pub fn set_view<R: Runtime>(app: &AppHandle<R>, view: AuthView) {
         version = current.0 + 1;
         *current = (version, view.clone());
     });
-    menu::sync(app, &view);
-    let change = view::Change {
-        version,
-        view: &view,
-    };
+    announce(app, version, &view);
+}
+
+/// Tells the menu and the page about a new view.
+fn announce<R: Runtime>(app: &AppHandle<R>, version: u64, view: &AuthView) {
+    menu::sync(app, view);
+    let change = view::Change { version, view };
     if let Err(e) = app.emit(STATE_EVENT, &change) {
         tracing::warn!(error = %e, "could not send the state to the window");
     }
@@ -180,26 +186,72 @@ pub async fn restore<R: Runtime>(app: AppHandle<R>) {
     };
     let view = match service.restore().await {
         Ok(Some(user)) => AuthView::signed_in(&service, user),
-        Ok(None) => AuthView::SignedOut { notice: None },
-        Err(e @ (AuthError::CorruptSession | AuthError::NewerVersion)) => AuthView::SignedOut {
-            notice: Some(Notice::from_error(&e)),
-        },
+        Ok(None) => return show_signed_out(&app, service, None),
+        Err(e @ (AuthError::CorruptSession | AuthError::NewerVersion)) => {
+            return show_signed_out(&app, service, Some(Notice::from_error(&e)));
+        }
         Err(e) => AuthView::from_error(&e),
     };
-    let signed_out = matches!(view, AuthView::SignedOut { .. });
     set_view(&app, view);
-    if signed_out {
-        // The next thing a person does is sign in: have discovery and the keys ready, so no
-        // round trip stands between the click and the browser. Signed in, nothing is fetched
-        // (a restore uses no network).
-        tauri::async_runtime::spawn(async move {
-            if let Err(e) = service.prefetch().await {
-                tracing::debug!(
-                    code = e.code(),
-                    "discovery not fetched ahead; the sign-in will"
-                );
+}
+
+/// Shows the signed-out screen, then readies what its buttons need: discovery and the keys, so
+/// no round trip stands between a click and the browser, and the tenant check, which may take
+/// "Continue with Amazon" away (only while the signed-out screen still shows). A sign-in never
+/// waits for either. Signed in, nothing is fetched (a restore uses no network).
+pub fn show_signed_out<R: Runtime>(
+    app: &AppHandle<R>,
+    service: Arc<AuthService>,
+    notice: Option<Notice>,
+) {
+    set_view(app, AuthView::signed_out(&service, notice));
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        let (checked, prefetched) =
+            tokio::join!(service.check_sign_in_experience(), service.prefetch());
+        if let Err(e) = prefetched {
+            tracing::debug!(
+                code = e.code(),
+                "discovery not fetched ahead; the sign-in will"
+            );
+        }
+        match checked {
+            Ok(true) => replace_view_if(&app, |view| match view {
+                AuthView::SignedOut { notice, .. } => {
+                    Some(AuthView::signed_out(&service, notice.clone()))
+                }
+                _ => None,
+            }),
+            Ok(false) => {}
+            Err(e) => tracing::info!(
+                code = e.code(),
+                "the tenant's sign-in experience was not read; every sign-in button stays"
+            ),
+        }
+    });
+}
+
+/// Replaces the view with what `next` makes of it, when it makes something; checked and replaced
+/// in one step, so a change in between (a sign-in starting) is never overwritten.
+pub fn replace_view_if<R: Runtime>(
+    app: &AppHandle<R>,
+    next: impl FnOnce(&AuthView) -> Option<AuthView>,
+) {
+    let shell = app.state::<Shell>();
+    let mut changed = None;
+    shell
+        .view
+        .send_if_modified(|current| match next(&current.1) {
+            Some(view) => {
+                current.0 += 1;
+                current.1 = view;
+                changed = Some(current.clone());
+                true
             }
+            None => false,
         });
+    if let Some((version, view)) = changed {
+        announce(app, version, &view);
     }
 }
 

@@ -4,11 +4,11 @@
 //! to the signed-out screen, with the reason.
 
 use serde::Serialize;
-use tauri::{AppHandle, Runtime, State};
+use tauri::{AppHandle, Manager, Runtime, State};
 
 use super::commands::CommandError;
-use super::view::{AuthView, Notice};
-use super::{set_view, Shell};
+use super::view::Notice;
+use super::{show_signed_out, Shell};
 use crate::auth::tokens::{jwt_claims, CachedToken};
 use crate::auth::AuthError;
 
@@ -45,12 +45,9 @@ fn service(shell: &Shell) -> Result<std::sync::Arc<crate::auth::AuthService>, Co
 /// Turns a core error into the page's, and a session Logto ended into the signed-out screen.
 fn fail<R: Runtime>(app: &AppHandle<R>, error: AuthError) -> CommandError {
     if matches!(error, AuthError::SessionEnded(_)) {
-        set_view(
-            app,
-            AuthView::SignedOut {
-                notice: Some(Notice::from_error(&error)),
-            },
-        );
+        if let Some(service) = app.state::<Shell>().service() {
+            show_signed_out(app, service, Some(Notice::from_error(&error)));
+        }
     }
     CommandError::from(&error)
 }

@@ -23,6 +23,9 @@ pub enum AuthView {
         /// Something worth saying on the signed-out screen (a removed corrupt session, a
         /// sign-out that could not reach Logto).
         notice: Option<Notice>,
+        /// The tenant's sign-in experience was read and has no Amazon connector: the page hides
+        /// "Continue with Amazon" and says how to add one. False when unknown.
+        amazon_missing: bool,
     },
     SigningIn {
         method: SignInMethod,
@@ -109,6 +112,14 @@ impl AuthView {
         AuthView::SignedIn {
             user,
             resources: service.config().resources.clone(),
+        }
+    }
+
+    /// The signed-out screen under `service`'s tenant, with `notice`.
+    pub fn signed_out(service: &crate::auth::AuthService, notice: Option<Notice>) -> Self {
+        AuthView::SignedOut {
+            notice,
+            amazon_missing: service.amazon_missing(),
         }
     }
 
@@ -200,11 +211,14 @@ mod tests {
         let snapshot = Snapshot {
             version: 3,
             language: "ja",
-            view: AuthView::SignedOut { notice: None },
+            view: AuthView::SignedOut {
+                notice: None,
+                amazon_missing: true,
+            },
         };
         assert_eq!(
             serde_json::to_value(&snapshot).unwrap(),
-            serde_json::json!({ "version": 3, "language": "ja", "state": "signed-out", "notice": null })
+            serde_json::json!({ "version": 3, "language": "ja", "state": "signed-out", "notice": null, "amazon_missing": true })
         );
         let change = Change {
             version: 4,
