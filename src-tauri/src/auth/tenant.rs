@@ -6,7 +6,8 @@
 //! It is advice, never a gate: a sign-in never waits for it, and when the document cannot be read
 //! (an older Logto, no network, a proxy in the way) nothing is concluded and every button stays.
 //! The last answer is kept in a small file in the cache folder (it holds nothing secret: the
-//! document is public), so a later start draws the right first screen without waiting.
+//! document is public), so a later start draws the right first screen without waiting, and then
+//! asks again.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -19,7 +20,8 @@ use super::config::Config;
 use super::error::AuthError;
 use super::http::{get_json, Http};
 
-/// How long an answer is trusted before the window asks again (on its next signed-out screen).
+/// How long an answer is trusted before the window asks again (on its next signed-out screen);
+/// a new start always asks again.
 pub const FRESH_FOR: Duration = Duration::from_secs(10 * 60);
 
 /// The connector target of Amazon in Logto (its `direct_sign_in=social:amazon`).
@@ -101,10 +103,16 @@ impl OfferCache {
     /// A cache for `config`'s tenant, kept in `file` across starts (memory only without one).
     pub fn new(config: &Config, file: Option<PathBuf>) -> Self {
         let key = format!("{} {}", config.endpoint, config.app_id);
+        // A kept answer draws the first screen but is asked again at once: whoever just fixed
+        // the tenant and restarts the app should not wait out a stale answer.
         let known = file
             .as_deref()
             .and_then(read_file)
-            .filter(|known| known.key == key);
+            .filter(|known| known.key == key)
+            .map(|known| Known {
+                checked_at: 0,
+                ..known
+            });
         OfferCache {
             key,
             file,
@@ -281,10 +289,12 @@ mod tests {
             "the same answer is no change"
         );
 
+        assert!(first.is_fresh(now));
+        assert!(!first.is_fresh(now + FRESH_FOR));
+
         let again = OfferCache::new(&config("https://a.example.com"), Some(file.clone()));
         assert_eq!(again.offer(), Some(offer));
-        assert!(again.is_fresh(now));
-        assert!(!again.is_fresh(now + FRESH_FOR));
+        assert!(!again.is_fresh(now), "a new start asks again");
 
         let other = OfferCache::new(&config("https://b.example.com"), Some(file.clone()));
         assert_eq!(
