@@ -15,9 +15,11 @@
 //! - `app_window`: the app binary, driven through its window (what it may call, what it receives).
 //! - `package`: the `.deb` installed with apt-get, the installed app's first screen, the purge; the
 //!   icons made from their one source image.
+//! - `a11y`: axe-core on every state of the page in Chromium, English and Japanese, light and dark.
 
 mod support;
 
+mod a11y;
 mod app_window;
 mod core_flow;
 mod package;
