@@ -42,9 +42,11 @@ rm -rf target/release/bundle/deb target/release/bundle/rpm
 # target/release/logto-desktop for Tauri's updater, which this app does not use; the binary in
 # target/ stays the one cargo built.
 "$tauri" bundle --bundles deb,rpm --no-binary-patching --ci
+deb=$(find target/release/bundle/deb -maxdepth 1 -name '*.deb' -print -quit)
+rpm=$(find target/release/bundle/rpm -maxdepth 1 -name '*.rpm' -print -quit)
 echo
 echo "packages:"
-find target/release/bundle/deb target/release/bundle/rpm -maxdepth 1 -type f \( -name '*.deb' -o -name '*.rpm' \) |
-  sort | while read -r f; do echo "  $PWD/$f"; done
-echo "install:  sudo apt-get install ./target/release/bundle/deb/<the .deb>   (Debian, Ubuntu)"
-echo "          sudo dnf install ./target/release/bundle/rpm/<the .rpm>       (Fedora, RHEL)"
+echo "  $PWD/$deb"
+echo "  $PWD/$rpm"
+echo "install (Debian, Ubuntu):  sudo apt-get install \"./$deb\""
+echo "install (Fedora):          sudo dnf install \"./$rpm\""
