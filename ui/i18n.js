@@ -2,7 +2,7 @@
 // system's LANGUAGE / LC_ALL / LC_MESSAGES / LANG) and hands it to the page in get_state, so the
 // window, the app menu, Logto's pages and the loopback page all speak the same one.
 //
-// `errors` has an entry for every code the core (src-tauri/src/auth/error.rs) and the shell
+// `errors` has an entry for every code the core (crates/logto-native/src/error.rs) and the shell
 // (src-tauri/src/shell/commands.rs) can report; a unit test in the shell checks that.
 // `menu` mirrors the native app menu's labels (src-tauri/src/shell/menu.rs); a test checks that too.
 export const strings = {

@@ -2,13 +2,14 @@
 //! app should, and stay signed in with the tokens in the OS keychain.
 //!
 //! Layout:
-//! - [`auth`]: the sign-in core (OIDC, Logto, loopback, keychain). Knows no Tauri.
+//! - [`auth`]: the sign-in core, the `logto-native` crate (crates/logto-native): OIDC, Logto,
+//!   loopback, keychain. Knows no Tauri.
 //! - [`shell`]: the Tauri side: the state the window sees, commands, events, the app menu.
 //!
 //! `run()` is what the binary calls; `build_app()` takes any builder so tests can pass Tauri's
 //! mock builder.
 
-pub mod auth;
+pub use logto_native as auth;
 pub mod cli;
 pub mod shell;
 

@@ -452,7 +452,15 @@ fn log_filter(spec: Option<&str>) -> (tracing_subscriber::filter::Targets, bool)
 mod tests {
     use super::*;
 
-    use crate::auth::config::tests::lookup as env;
+    /// An environment made of pairs.
+    fn env<'a>(pairs: &'a [(&'a str, &'a str)]) -> impl Fn(&str) -> Option<String> + 'a {
+        move |name| {
+            pairs
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
 
     /// The colours one `:root` block of ui/style.css sets (`--name: #rrggbb;`).
     fn colours(block: &str) -> std::collections::HashMap<String, [f64; 3]> {
@@ -631,7 +639,7 @@ mod tests {
 
     #[test]
     fn every_error_code_has_words_in_both_languages() {
-        let core = include_str!("../auth/error.rs");
+        let core = include_str!("../../../crates/logto-native/src/error.rs");
         let mut codes: Vec<String> = core
             .split("=> \"")
             .skip(1)

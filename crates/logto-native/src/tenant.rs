@@ -234,7 +234,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_tenant_without_amazon_is_told_apart_and_asked_once_while_fresh() {
-        let stand = crate::auth::stand::Stand::start();
+        let stand = crate::stand::Stand::start();
         let body = serde_json::json!({
             "socialSignInConnectorTargets": ["google"],
             "socialConnectors": [{ "id": "g1", "target": "google", "name": { "en": "Google" } }],
@@ -254,7 +254,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_older_logto_without_the_document_changes_nothing() {
-        let stand = crate::auth::stand::Stand::start();
+        let stand = crate::stand::Stand::start();
         let (service, _) = stand.service();
         let error = service.check_sign_in_experience().await.unwrap_err();
         assert!(error.to_string().contains("404"), "{error}");
@@ -263,7 +263,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_that_is_not_the_document_changes_nothing() {
-        let stand = crate::auth::stand::Stand::start();
+        let stand = crate::stand::Stand::start();
         stand.serve_file(
             DOCUMENT,
             "text/html",

@@ -98,7 +98,7 @@ pub fn authorization_request(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::discovery::tests::{logto_document, provider_with};
+    use crate::discovery::tests::{logto_document, provider_with};
     use std::collections::HashMap;
 
     fn provider() -> Provider {

@@ -21,7 +21,7 @@ pub fn client() -> Result<Http, AuthError> {
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(10))
         .timeout(Duration::from_secs(20))
-        .user_agent(concat!("logto-desktop/", env!("CARGO_PKG_VERSION")))
+        .user_agent(concat!("logto-native/", env!("CARGO_PKG_VERSION")))
         .build()
         .map_err(|e| AuthError::Network(format!("the HTTP client could not start: {e}")))
 }
@@ -314,7 +314,7 @@ mod tests {
         let outcome = |store: &std::path::Path| {
             let output = std::process::Command::new(std::env::current_exe().expect("this test"))
                 .args([
-                    "auth::http::tests::https_child",
+                    "http::tests::https_child",
                     "--exact",
                     "--ignored",
                     "--nocapture",

@@ -75,12 +75,12 @@ pub async fn fetch(http: &Http, url: &str) -> Result<String, AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::auth::stand::Stand;
+    use crate::stand::Stand;
 
     #[tokio::test]
     async fn an_image_comes_back_as_a_data_url_and_anything_else_is_refused() {
         let stand = Stand::start();
-        let http = crate::auth::http::client().expect("client");
+        let http = crate::http::client().expect("client");
         let png = b"\x89PNG\r\n\x1a\nfake".to_vec();
         stand.serve_file("/avatar.png", "image/png", png.clone());
         stand.serve_file(

@@ -1,6 +1,8 @@
-//! The sign-in core: everything about OpenID Connect, Logto, the loopback redirect and the
-//! keychain, and nothing about Tauri (the shell adapts it to the window; this module must never
-//! import `tauri`, so it can be lifted into a crate or a CLI as it is).
+//! logto-native: sign in to Logto from a native program through the system browser, the way
+//! RFC 8252 says a native app should, and stay signed in with the tokens in the OS keychain.
+//! Everything about OpenID Connect, Logto, the loopback redirect and the keychain, and nothing
+//! about any window: logto-desktop's Tauri shell adapts it, and a command-line program can use
+//! it as it is.
 //!
 //! One sign-in walks the files in this order:
 //! 1. [`config`]: endpoint, app id, scopes, resources.
