@@ -2,7 +2,7 @@
 # Installs what building, running or testing needs, and only what is missing.
 #   scripts/deps.sh run      build dependencies, Node packages of the local provider
 #   scripts/deps.sh test     the above plus Xvfb, D-Bus, GNOME Keyring, Chromium, WebKitWebDriver,
-#                            tauri-driver, and the Tauri CLI (the package install test bundles a .deb)
+#                            tauri-driver, the Tauri CLI, desktop-file-utils and rpm (the package test)
 #   scripts/deps.sh package  build dependencies and the Tauri CLI (`make package`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -11,7 +11,7 @@ mode=${1:-run}
 build_pkgs=(build-essential pkg-config file libssl-dev libdbus-1-dev libwebkit2gtk-4.1-dev
   libayatana-appindicator3-dev librsvg2-dev nodejs npm)
 test_pkgs=(xvfb xauth dbus dbus-x11 gnome-keyring libsecret-tools chromium chromium-driver
-  webkit2gtk-driver imagemagick xdotool fonts-noto-cjk fonts-dejavu-core desktop-file-utils)
+  webkit2gtk-driver imagemagick xdotool fonts-noto-cjk fonts-dejavu-core desktop-file-utils rpm)
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
 

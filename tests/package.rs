@@ -2,7 +2,9 @@
 //! `apt-get install` puts it on this machine, the installed `/usr/bin/logto-desktop` opens its
 //! window under Xvfb against the provider and reaches `signed-out`, its window's WM_CLASS is the
 //! desktop entry's `StartupWMClass`, and the package is purged again, also when the test fails.
-//! Also: the icons checked in are the ones `make icons` makes from `src-tauri/icons/icon.svg`.
+//! The `.rpm` of the same run is read with `rpm -qp` (this is a Debian machine): the same files,
+//! licence and dependencies. Also: the icons checked in are the ones `make icons` makes from
+//! `src-tauri/icons/icon.svg`.
 //!
 //! The package holds the debug build `cargo test` made, stripped (a release build ships stripped
 //! too; unstripped it is a 75 MB package that takes 8 s to compress), not a release build of its
@@ -192,10 +194,11 @@ fn bundle_icons() -> Vec<String> {
         .collect()
 }
 
-/// Packs the app's binary into a `.deb` in `work`, the way `make package` does (same config, same
-/// CLI), from a stripped copy: the bundler reads the binary from `$CARGO_TARGET_DIR/debug`, so the
-/// shared target folder, where other tests run the binary, is neither read from nor written to.
-fn bundle_deb(work: &Path) -> PathBuf {
+/// Packs the app's binary into a `.deb` and an `.rpm` in `work`, the way `make package` does (same
+/// config, same CLI), from a stripped copy: the bundler reads the binary from
+/// `$CARGO_TARGET_DIR/debug`, so the shared target folder, where other tests run the binary, is
+/// neither read from nor written to.
+fn bundle(work: &Path) -> (PathBuf, PathBuf) {
     let debug = work.join("debug");
     std::fs::create_dir_all(&debug).expect("a target folder for the bundler");
     run(
@@ -208,21 +211,79 @@ fn bundle_deb(work: &Path) -> PathBuf {
     let started = Instant::now();
     run(
         Command::new(tauri_cli())
-            .args(["bundle", "--debug", "--bundles", "deb"])
+            .args(["bundle", "--debug", "--bundles", "deb,rpm"])
             .args(["--no-binary-patching", "--ci"])
             .current_dir(repo())
             .env("CARGO_TARGET_DIR", work),
-        "tauri bundle --debug --bundles deb",
+        "tauri bundle --debug --bundles deb,rpm",
     );
-    eprintln!("bundled the .deb in {:?}", started.elapsed());
-    let dir = debug.join("bundle/deb");
-    let debs: Vec<PathBuf> = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "deb"))
-        .collect();
-    assert_eq!(debs.len(), 1, "one .deb in {}: {debs:?}", dir.display());
-    debs[0].clone()
+    eprintln!("bundled the .deb and the .rpm in {:?}", started.elapsed());
+    let one = |kind: &str| {
+        let dir = debug.join("bundle").join(kind);
+        let found: Vec<PathBuf> = std::fs::read_dir(&dir)
+            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.extension().is_some_and(|x| x == kind))
+            .collect();
+        assert_eq!(
+            found.len(),
+            1,
+            "one .{kind} in {}: {found:?}",
+            dir.display()
+        );
+        found[0].clone()
+    };
+    (one("deb"), one("rpm"))
+}
+
+/// `rpm -qp <query> <package>`, one line per answer.
+fn rpm_query(rpm: &Path, query: &[&str]) -> Vec<String> {
+    let out = run(
+        Command::new("rpm").arg("-qp").args(query).arg(rpm),
+        "rpm -qp (Debian's rpm package)",
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The `.rpm` holds what the `.deb` installs (its licence texts where RPM distributions keep them),
+/// names its licence, and declares the same needs in RPM's terms.
+fn check_rpm(rpm: &Path) {
+    let files = rpm_query(rpm, &["--list"]);
+    let mut expected = vec![INSTALLED_BIN.to_string(), DESKTOP_FILE.to_string()];
+    expected.extend(
+        ICON_SIZES
+            .iter()
+            .map(|s| format!("/usr/share/icons/hicolor/{s}x{s}/apps/logto-desktop.png")),
+    );
+    expected.extend(
+        ["LICENSE-MIT", "LICENSE-APACHE"]
+            .iter()
+            .map(|l| format!("/usr/share/licenses/logto-desktop/{l}")),
+    );
+    for file in &expected {
+        assert!(files.contains(file), "the .rpm holds {file}: {files:?}");
+    }
+    let fields = rpm_query(rpm, &["--queryformat", "%{NAME}\\n%{LICENSE}\\n"]);
+    assert_eq!(
+        fields,
+        [PACKAGE, "MIT OR Apache-2.0"],
+        "the .rpm's name and licence"
+    );
+    let requires = rpm_query(rpm, &["--requires"]).join("\n");
+    for lib in ["libwebkit2gtk-4.1.so.0", "libgtk-3.so.0", "libdbus-1.so.3"] {
+        assert!(
+            requires.contains(lib),
+            "the .rpm requires {lib}: {requires}"
+        );
+    }
+    let recommends = rpm_query(rpm, &["--recommends"]);
+    assert!(
+        recommends.iter().any(|r| r == "gnome-keyring"),
+        "the .rpm recommends a Secret Service provider: {recommends:?}"
+    );
 }
 
 /// What the installed package put on the machine: the binary, the desktop entry (valid, with the
@@ -296,10 +357,12 @@ fn check_installed_files() -> String {
     for lib in ["libwebkit2gtk-4.1-0", "libgtk-3-0", "libdbus-1-3"] {
         assert!(depends.contains(lib), "Depends names {lib}: {depends}");
     }
-    assert!(
-        recommends.contains("gnome-keyring"),
-        "a Secret Service provider is recommended: {recommends}"
-    );
+    for wanted in ["gnome-keyring", "xdg-utils"] {
+        assert!(
+            recommends.contains(wanted),
+            "Recommends names {wanted}: {recommends}"
+        );
+    }
 
     desktop_entry(&entry, "StartupWMClass").expect("the entry has a StartupWMClass")
 }
@@ -474,7 +537,8 @@ async fn the_deb_installs_opens_signed_out_and_is_purged() {
         .prefix("package-")
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .expect("a work folder");
-    let deb = bundle_deb(work.path());
+    let (deb, rpm) = bundle(work.path());
+    check_rpm(&rpm);
 
     let mut installed = Installed { purged: false };
     let started = Instant::now();
