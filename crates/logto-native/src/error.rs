@@ -68,6 +68,11 @@ pub enum AuthError {
     #[error("The system keychain is not available ({0}). Unlock it, or start a Secret Service such as GNOME Keyring, and try again.")]
     Keychain(String),
 
+    /// Another program sharing this sign-in (the window, a script's `token` command) held its
+    /// lock for too long, or the lock could not be taken.
+    #[error("Another program using this sign-in is busy ({0}). Try again in a moment.")]
+    Busy(String),
+
     /// Logto no longer accepts the stored sign-in (revoked, expired, reused, or the account
     /// changed). Local state has been cleared.
     #[error("Your sign-in has ended: {0}. Please sign in again.")]
@@ -124,6 +129,7 @@ impl AuthError {
             AuthError::NewerVersion => "keychain.newer_version",
             AuthError::SessionTooLarge => "keychain.too_large",
             AuthError::SessionEnded(_) => "session.ended",
+            AuthError::Busy(_) => "session.busy",
             AuthError::NotSignedIn => "session.none",
             AuthError::AlreadySignedIn => "sign_in.already_signed_in",
         }

@@ -34,6 +34,7 @@ pub mod http;
 pub mod id_token;
 #[cfg(test)]
 mod keeping;
+pub mod lock;
 pub mod loopback;
 pub mod pages;
 pub mod picture;

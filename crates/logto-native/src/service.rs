@@ -18,6 +18,7 @@ use super::discovery::{discover, Provider};
 use super::error::AuthError;
 use super::exchange::exchange_code;
 use super::http::{self, Http};
+use super::lock::{EntryLock, Held};
 use super::loopback::{Expectation, Loopback};
 use super::pages::{self, Language};
 use super::refresh::{refresh, Refreshed, Verdict};
@@ -75,6 +76,12 @@ struct Attempt {
     url: Option<Url>,
 }
 
+/// Both refresh locks, held together; the file's is released first.
+struct Exclusive<'a> {
+    _held: Option<Held>,
+    _flight: tokio::sync::MutexGuard<'a, ()>,
+}
+
 pub struct AuthService {
     config: Config,
     /// Built on first use: it reads the system's certificate store (a hundred files and more), which
@@ -102,6 +109,8 @@ pub struct AuthService {
     marks: Option<Arc<SignedOutMarks>>,
     /// What the tenant's sign-in experience offers, as last read (the tenant check).
     offer: OfferCache,
+    /// The lock other programs sharing the keychain entry take too (see [`EntryLock`]).
+    entry_lock: Option<EntryLock>,
 }
 
 impl AuthService {
@@ -126,6 +135,7 @@ impl AuthService {
             .unwrap_or_default();
         let offer = OfferCache::new(&config, None);
         Ok(AuthService {
+            entry_lock: None,
             offer,
             config,
             http: std::sync::OnceLock::new(),
@@ -150,6 +160,28 @@ impl AuthService {
     pub fn with_signed_out_marks(mut self, marks: SignedOutMarks) -> Self {
         self.marks = Some(Arc::new(marks));
         self
+    }
+
+    /// Shares the keychain entry with other programs safely: refreshes, sign-ins and sign-outs
+    /// take `lock` (a file lock) as well as this process's own, so two programs never refresh
+    /// with the same refresh token.
+    pub fn with_entry_lock(mut self, lock: EntryLock) -> Self {
+        self.entry_lock = Some(lock);
+        self
+    }
+
+    /// This process's refresh lock, then the entry's lock across programs, in that order (so a
+    /// process has at most one waiter on the file).
+    async fn exclusive(&self) -> Result<Exclusive<'_>, AuthError> {
+        let flight = self.refresh_lock.lock().await;
+        let held = match &self.entry_lock {
+            Some(lock) => lock.acquire().await?,
+            None => None,
+        };
+        Ok(Exclusive {
+            _held: held,
+            _flight: flight,
+        })
     }
 
     /// Where to keep the tenant check's last answer across starts (see [`OfferCache`]).
@@ -434,7 +466,16 @@ impl AuthService {
             }
         };
         // No refresh of an older session may land on top of this one.
-        let _flight = self.refresh_lock.lock().await;
+        let _exclusive = match self.exclusive().await {
+            Ok(exclusive) => exclusive,
+            Err(e) => {
+                // Not stored, so not left alive either.
+                self.revoker(&http, provider)
+                    .drop_session(&session, "the keychain entry stayed locked")
+                    .await;
+                return Err(e);
+            }
+        };
         // A newer sign-in may have started while this one exchanged its code.
         if !self.is_current(id) {
             self.revoker(&http, provider)
@@ -543,15 +584,24 @@ impl AuthService {
     pub async fn sign_out(&self) -> Result<SignOutReport, AuthError> {
         self.cancel_sign_in();
         // A refresh in flight finishes first, so the token revoked is the newest one.
-        let _flight = self.refresh_lock.lock().await;
-        self.unsaved.store(false, Ordering::SeqCst);
+        let _exclusive = self.exclusive().await?;
+        // A rotated refresh token the keychain would not take is newer than the entry's.
+        let unsaved = self.unsaved.swap(false, Ordering::SeqCst);
         *self.picture.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        let session = match self.session.lock().await.take() {
-            Some(session) => Some(session),
-            None => match self.read_entry().await {
-                Ok(Entry::Session(session)) => Some(*session),
-                _ => None,
-            },
+        let held = self.session.lock().await.take();
+        // The entry is the newest word: another program sharing it (a script's `token` command)
+        // may have rotated the refresh token since this one read it, and revoking the used one
+        // would leave the grant alive.
+        let session = match (held, self.read_entry().await) {
+            (Some(mut ours), Ok(Entry::Session(stored)))
+                if !unsaved && stored.user.sub == ours.user.sub =>
+            {
+                ours.tokens = stored.tokens;
+                Some(ours)
+            }
+            (Some(ours), _) => Some(ours),
+            (None, Ok(Entry::Session(stored))) => Some(*stored),
+            (None, _) => None,
         };
         let mut report = SignOutReport::default();
         let provider = match &session {
@@ -652,7 +702,7 @@ impl AuthService {
         if let Some(token) = self.fresh_token(&key).await? {
             return Ok(token);
         }
-        let _flight = self.refresh_lock.lock().await;
+        let _exclusive = self.exclusive().await?;
         // Whoever held the lock before may have fetched exactly this token.
         if let Some(token) = self.fresh_token(&key).await? {
             return Ok(token);
@@ -677,7 +727,7 @@ impl AuthService {
         Ok(session.access.fresh(key, self.clock.now()).cloned())
     }
 
-    /// The refresh itself; the caller holds `refresh_lock`.
+    /// The refresh itself; the caller holds both refresh locks ([`Self::exclusive`]).
     async fn refresh_locked(&self, key: &TokenKey) -> Result<CachedToken, AuthError> {
         let mut session = self
             .session
@@ -756,7 +806,7 @@ impl AuthService {
         }
     }
 
-    /// Takes in a refresh's answer according to its verdict. The caller holds `refresh_lock`.
+    /// Takes in a refresh's answer according to its verdict. The caller holds both refresh locks.
     async fn apply_refresh(
         &self,
         provider: &Provider,

@@ -160,7 +160,8 @@ fn detail(error: &AuthError) -> Option<String> {
         | AuthError::Browser(s)
         | AuthError::Token(s)
         | AuthError::Keychain(s)
-        | AuthError::SessionEnded(s) => Some(s.clone()),
+        | AuthError::SessionEnded(s)
+        | AuthError::Busy(s) => Some(s.clone()),
         _ => None,
     }
 }
