@@ -14,7 +14,8 @@
 //! 6. [`exchange`]: code for tokens, then [`id_token`] validation (keys fetched again after a
 //!    rotation), then userinfo. [`http`] caps every answer.
 //! 7. [`store`]: the session, encoded by [`session`], into the OS keychain.
-//! 8. [`service`]: the rules across the steps, plus restore and sign-out.
+//! 8. [`service`]: the front door, [`AuthService`]; the one-shot flow of a sign-in (steps 2 to 6)
+//!    is `flow`, the signed-in state that keeps, refreshes and ends the session is `state`.
 //! 9. [`tokens`] and [`refresh`]: access tokens per API resource and organization, refreshed
 //!    one at a time shortly before they expire.
 //!
@@ -27,9 +28,11 @@ pub mod authorize;
 pub mod browser;
 pub mod callback;
 pub mod config;
+mod context;
 pub mod discovery;
 pub mod error;
 pub mod exchange;
+mod flow;
 pub mod http;
 pub mod id_token;
 #[cfg(test)]
@@ -48,6 +51,7 @@ pub mod service;
 pub mod session;
 #[cfg(test)]
 mod stand;
+mod state;
 pub mod store;
 pub mod tenant;
 pub mod tokens;
@@ -59,3 +63,9 @@ pub use error::AuthError;
 pub use service::{AuthService, SignInWaiting, SignOutReport};
 pub use session::User;
 pub use store::{KeyringStore, MemoryStore, TokenStore};
+
+/// README.md's examples, compiled by `cargo test --doc` so that they keep up with the API. Only
+/// under doctest: the crate's own docs stay the overview above.
+#[doc = include_str!("../README.md")]
+#[cfg(doctest)]
+pub struct ReadmeDoctests;

@@ -17,9 +17,9 @@ use std::sync::{Arc, RwLock};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::auth::config::{config_file_path, ConfigSource};
+use crate::auth::lock::EntryLock;
 use crate::auth::pages::Language;
 use crate::auth::store::SignedOutMarks;
-use crate::auth::lock::EntryLock;
 use crate::auth::tenant::OfferCache;
 use crate::auth::{AuthError, AuthService, Config, KeyringStore, SystemBrowser};
 use view::{AuthView, Notice, Snapshot};

@@ -1,0 +1,579 @@
+//! The signed-in state (AppAuth's auth state): the session in memory and in the keychain, and
+//! everything that keeps, refreshes and ends it. Restore reads the keychain and nothing else;
+//! access tokens are handed out from the cache or refreshed one at a time (in this process and,
+//! with an [`EntryLock`], across programs sharing the entry), the rotated refresh token stored
+//! before a new access token leaves; sign-out revokes the newest refresh token and removes the
+//! entry. A new session comes from [`crate::flow`] and is kept by [`AuthState::adopt`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::Mutex as AsyncMutex;
+
+use crate::context::Context;
+use crate::discovery::Provider;
+use crate::error::AuthError;
+use crate::flow::Authorized;
+use crate::lock::{EntryLock, Held};
+use crate::refresh::{refresh, Refreshed, Verdict};
+use crate::service::SignOutReport;
+use crate::session::{DecodeError, Session, User};
+use crate::store::{SignedOutMarks, TokenStore};
+use crate::tokens::{CachedToken, Clock, TokenKey};
+
+/// What the keychain entry holds, as this version reads it.
+enum Entry {
+    Missing,
+    Session(Box<Session>),
+    /// Written by a newer version of the app: left to it.
+    Newer,
+    /// Not an entry this app could have written.
+    Garbage,
+}
+
+/// Both refresh locks, held together; the file's is released first.
+struct Exclusive<'a> {
+    _held: Option<Held>,
+    _flight: tokio::sync::MutexGuard<'a, ()>,
+}
+
+pub(crate) struct AuthState {
+    store: Arc<dyn TokenStore>,
+    /// Whose sessions the entry may hold: one written for another tenant or app is not this one's.
+    issuer: String,
+    app_id: String,
+    session: AsyncMutex<Option<Session>>,
+    /// Held for the whole of a refresh, and by whatever replaces or ends the session, so only
+    /// one refresh is ever in flight: Logto rotates the refresh token on every use and revokes
+    /// the grant when a used one comes back after 3 seconds.
+    refresh_lock: AsyncMutex<()>,
+    /// A refresh whose rotated token could not be written to the keychain: it is written before
+    /// any token is handed out again.
+    unsaved: AtomicBool,
+    pub(crate) clock: Clock,
+    /// The user's picture as a `data:` URL, with the address it came from; memory only.
+    picture: Mutex<Option<(String, String)>>,
+    /// Sessions signed out whose keychain entry could not be removed (see [`SignedOutMarks`]).
+    pub(crate) marks: Option<Arc<SignedOutMarks>>,
+    /// The lock other programs sharing the keychain entry take too (see [`EntryLock`]).
+    pub(crate) entry_lock: Option<EntryLock>,
+}
+
+impl AuthState {
+    pub(crate) fn new(store: Arc<dyn TokenStore>, config: &crate::config::Config) -> Self {
+        AuthState {
+            store,
+            issuer: config.issuer(),
+            app_id: config.app_id.clone(),
+            session: AsyncMutex::new(None),
+            refresh_lock: AsyncMutex::new(()),
+            unsaved: AtomicBool::new(false),
+            clock: Clock::System,
+            picture: Mutex::new(None),
+            marks: None,
+            entry_lock: None,
+        }
+    }
+
+    /// Whether the keychain can take a session, asked before the browser opens, so that a
+    /// keychain that cannot is reported now and not after the browser round.
+    pub(crate) async fn check_store(&self) -> Result<(), AuthError> {
+        self.store_op(|store| store.check()).await
+    }
+
+    /// Keeps the session a sign-in brought: in the keychain, then in memory. `still_current`
+    /// says whether the sign-in is still wanted, asked once the refresh locks are held (a newer
+    /// sign-in may have started during the exchange). A session that is not kept is revoked, so
+    /// no grant is left alive at Logto.
+    pub(crate) async fn adopt(
+        &self,
+        ctx: &Context,
+        authorized: &Authorized,
+        still_current: impl FnOnce() -> bool,
+    ) -> Result<User, AuthError> {
+        let session = &authorized.session;
+        let drop_session = |why: &'static str| async move {
+            let http = match ctx.http() {
+                Ok(http) => http.clone(),
+                Err(_) => return,
+            };
+            ctx.revoker(&http, &authorized.provider)
+                .drop_session(session, why)
+                .await;
+        };
+        // No refresh of an older session may land on top of this one.
+        let _exclusive = match self.exclusive().await {
+            Ok(exclusive) => exclusive,
+            Err(e) => {
+                drop_session("the keychain entry stayed locked").await;
+                return Err(e);
+            }
+        };
+        if !still_current() {
+            drop_session("a newer sign-in replaced it").await;
+            return Err(AuthError::Cancelled);
+        }
+        if let Err(e) = self.save(session).await {
+            drop_session("it could not be saved").await;
+            return Err(e);
+        }
+        self.unsaved.store(false, Ordering::SeqCst);
+        *self.session.lock().await = Some(session.clone());
+        Ok(session.user.clone())
+    }
+
+    /// This process's refresh lock, then the entry's lock across programs, in that order (so a
+    /// process has at most one waiter on the file).
+    async fn exclusive(&self) -> Result<Exclusive<'_>, AuthError> {
+        let flight = self.refresh_lock.lock().await;
+        let held = match &self.entry_lock {
+            Some(lock) => lock.acquire().await?,
+            None => None,
+        };
+        Ok(Exclusive {
+            _held: held,
+            _flight: flight,
+        })
+    }
+
+    /// Reads the stored session, with no network. A stored secret that cannot be read is removed
+    /// and reported as [`AuthError::CorruptSession`]; one written by a newer version of the app
+    /// is left alone and reported as [`AuthError::NewerVersion`].
+    pub(crate) async fn restore(&self) -> Result<Option<User>, AuthError> {
+        match self.read_entry().await? {
+            Entry::Missing => Ok(None),
+            Entry::Session(session) if self.is_marked(&session) => {
+                // Signed out earlier, but the keychain would not let go: try again now.
+                self.forget_marked(&session).await;
+                Ok(None)
+            }
+            Entry::Session(session) => {
+                let user = session.user.clone();
+                *self.session.lock().await = Some(*session);
+                Ok(Some(user))
+            }
+            Entry::Newer => Err(AuthError::NewerVersion),
+            Entry::Garbage => Err(self.discard_corrupt().await),
+        }
+    }
+
+    /// What [`Self::restore`] would find, changing nothing anywhere (for `--status`): an entry
+    /// that cannot be read is reported as [`AuthError::UnreadableSession`] and kept.
+    pub(crate) async fn peek(&self) -> Result<Option<User>, AuthError> {
+        match self.read_entry().await? {
+            Entry::Missing => Ok(None),
+            Entry::Session(session) if self.is_marked(&session) => Ok(None),
+            Entry::Session(session) => Ok(Some(session.user)),
+            Entry::Newer => Err(AuthError::NewerVersion),
+            Entry::Garbage => Err(AuthError::UnreadableSession),
+        }
+    }
+
+    /// Whether `session` was signed out here but left in the keychain.
+    fn is_marked(&self, session: &Session) -> bool {
+        match (&self.marks, &session.tokens.refresh_token) {
+            (Some(marks), Some(rt)) => marks.contains(rt.secret()),
+            _ => false,
+        }
+    }
+
+    async fn forget_marked(&self, session: &Session) {
+        match self.store_op(|store| store.delete()).await {
+            Ok(()) => {
+                if let (Some(marks), Some(rt)) = (&self.marks, &session.tokens.refresh_token) {
+                    if let Err(e) = marks.remove(rt.secret()) {
+                        tracing::warn!(error = %e, "could not update the signed-out marks");
+                    }
+                }
+                tracing::info!("removed a session that was signed out earlier");
+            }
+            Err(e) => tracing::warn!(
+                code = e.code(),
+                "a session signed out earlier is still in the keychain; it is not used"
+            ),
+        }
+    }
+
+    /// Reads and decodes the keychain entry, deciding nothing.
+    async fn read_entry(&self) -> Result<Entry, AuthError> {
+        let text = match self.store_op(|store| store.load()).await {
+            Ok(Some(text)) => text,
+            Ok(None) => return Ok(Entry::Missing),
+            Err(AuthError::CorruptSession) => return Ok(Entry::Garbage),
+            Err(e) => return Err(e),
+        };
+        Ok(match Session::decode(&text, &self.issuer, &self.app_id) {
+            Ok(session) => Entry::Session(Box::new(session)),
+            Err(DecodeError::NewerVersion) => Entry::Newer,
+            Err(DecodeError::Unreadable | DecodeError::OtherTenant) => Entry::Garbage,
+        })
+    }
+
+    async fn discard_corrupt(&self) -> AuthError {
+        tracing::warn!("the stored session could not be read; removing it");
+        match self.store_op(|store| store.delete()).await {
+            Ok(()) => AuthError::CorruptSession,
+            Err(e) => e,
+        }
+    }
+
+    /// The picture of `user`, if it was fetched in this process (a `data:` URL). No network.
+    pub(crate) fn cached_picture(&self, user: &User) -> Option<String> {
+        let cached = self.picture.lock().unwrap_or_else(|p| p.into_inner());
+        match (cached.as_ref(), user.picture.as_ref()) {
+            (Some((from, data)), Some(url)) if from == url => Some(data.clone()),
+            _ => None,
+        }
+    }
+
+    /// Fetches the current user's picture into memory (see [`crate::picture`]). Called after a
+    /// sign-in, never by a restore, which uses no network.
+    pub(crate) async fn load_picture(&self, ctx: &Context) -> Result<Option<String>, AuthError> {
+        let Some(url) = self.current_user().await.and_then(|u| u.picture) else {
+            return Ok(None);
+        };
+        let data = crate::picture::fetch(ctx.http()?, &url).await?;
+        *self.picture.lock().unwrap_or_else(|p| p.into_inner()) = Some((url, data.clone()));
+        Ok(Some(data))
+    }
+
+    /// The user of the current session, if any.
+    pub(crate) async fn current_user(&self) -> Option<User> {
+        self.session.lock().await.as_ref().map(|s| s.user.clone())
+    }
+
+    async fn save(&self, session: &Session) -> Result<(), AuthError> {
+        let text = session.encode().ok_or(AuthError::SessionTooLarge)?;
+        self.store_op(move |store| store.save(&text)).await
+    }
+
+    /// Revokes the refresh token (which ends the grant at Logto), removes the keychain entry, and
+    /// opens the end-session page. Local state is cleared even when the provider is unreachable;
+    /// the report says what could not be done.
+    pub(crate) async fn sign_out(&self, ctx: &Context) -> Result<SignOutReport, AuthError> {
+        // A refresh in flight finishes first, so the token revoked is the newest one.
+        let _exclusive = self.exclusive().await?;
+        // A rotated refresh token the keychain would not take is newer than the entry's.
+        let unsaved = self.unsaved.swap(false, Ordering::SeqCst);
+        *self.picture.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        let held = self.session.lock().await.take();
+        // The entry is the newest word: another program sharing it (a script's `token` command)
+        // may have rotated the refresh token since this one read it, and revoking the used one
+        // would leave the grant alive.
+        let session = match (held, self.read_entry().await) {
+            (Some(mut ours), Ok(Entry::Session(stored)))
+                if !unsaved && stored.user.sub == ours.user.sub =>
+            {
+                ours.tokens = stored.tokens;
+                Some(ours)
+            }
+            (Some(ours), _) => Some(ours),
+            (None, Ok(Entry::Session(stored))) => Some(*stored),
+            (None, _) => None,
+        };
+        let mut report = SignOutReport::default();
+        let provider = match &session {
+            Some(_) => match ctx.provider().await {
+                Ok(p) => Some(p),
+                Err(e) => {
+                    report.warning = Some(e.to_string());
+                    None
+                }
+            },
+            None => None,
+        };
+        if let (Some(session), Some(provider)) = (&session, &provider) {
+            match ctx.revoke(provider, session).await {
+                Ok(()) => report.revoked = true,
+                Err(e) => {
+                    tracing::warn!(
+                        code = e.code(),
+                        "revocation failed; local state is cleared anyway"
+                    );
+                    report.warning = Some(format!(
+                        "You are signed out on this computer, but Logto could not be told: {e}"
+                    ));
+                }
+            }
+        }
+        // A keychain that will not let go must not stop the rest of the sign-out, nor bring the
+        // session back at the next start.
+        if let Err(e) = self.store_op(|store| store.delete()).await {
+            tracing::warn!(
+                code = e.code(),
+                "could not remove the session from the keychain"
+            );
+            let marked = match (
+                &self.marks,
+                session
+                    .as_ref()
+                    .and_then(|s| s.tokens.refresh_token.as_ref()),
+            ) {
+                (Some(marks), Some(rt)) => marks.add(rt.secret()).is_ok(),
+                _ => false,
+            };
+            report.warning = Some(if marked {
+                format!("You are signed out, but the saved sign-in could not be removed from the keychain ({e}); it will not be used again.")
+            } else {
+                format!("You are signed out here, but the saved sign-in could not be removed from the keychain ({e}); remove it in your keychain app.")
+            });
+        }
+
+        if let (Some(_), Some(provider), true) =
+            (&session, &provider, ctx.config.end_browser_session)
+        {
+            if let Some(url) = ctx.end_session_url(provider) {
+                report.browser_session_ended = ctx.open_browser(&url).await.is_ok();
+            }
+        }
+        tracing::info!(revoked = report.revoked, "signed out");
+        Ok(report)
+    }
+
+    /// Whether a session is held (restored or signed in). No network.
+    pub(crate) async fn is_authenticated(&self) -> bool {
+        self.session.lock().await.is_some()
+    }
+
+    /// An access token for `resource` (RFC 8707) and/or `organization`, or the default one when
+    /// both are `None`. A cached token with more than its [`crate::tokens::refresh_margin`] left is
+    /// returned at once; otherwise one refresh runs, however many callers ask at the same time,
+    /// and the rotated refresh token is in the keychain before the new access token is returned.
+    ///
+    /// `invalid_grant` (revoked, expired, reused) or an answer for another account ends the
+    /// session here and in the keychain ([`AuthError::SessionEnded`]). A network failure, a
+    /// timeout or a 5xx leaves the session and the stored tokens untouched.
+    pub(crate) async fn get_access_token(
+        &self,
+        ctx: &Context,
+        resource: Option<&str>,
+        organization: Option<&str>,
+    ) -> Result<CachedToken, AuthError> {
+        let key = TokenKey::new(resource, organization);
+        if let Some(token) = self.fresh_token(&key).await? {
+            return Ok(token);
+        }
+        let _exclusive = self.exclusive().await?;
+        // Whoever held the lock before may have fetched exactly this token.
+        if let Some(token) = self.fresh_token(&key).await? {
+            return Ok(token);
+        }
+        self.refresh_locked(ctx, &key).await
+    }
+
+    async fn fresh_token(&self, key: &TokenKey) -> Result<Option<CachedToken>, AuthError> {
+        let guard = self.session.lock().await;
+        let session = guard.as_ref().ok_or(AuthError::NotSignedIn)?;
+        if self.unsaved.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        Ok(session.access.fresh(key, self.clock.now()).cloned())
+    }
+
+    /// The refresh itself; the caller holds both refresh locks ([`Self::exclusive`]).
+    async fn refresh_locked(
+        &self,
+        ctx: &Context,
+        key: &TokenKey,
+    ) -> Result<CachedToken, AuthError> {
+        let mut session = self
+            .session
+            .lock()
+            .await
+            .clone()
+            .ok_or(AuthError::NotSignedIn)?;
+        if self.unsaved.load(Ordering::SeqCst) {
+            self.save(&session).await?;
+            self.unsaved.store(false, Ordering::SeqCst);
+            if let Some(token) = session.access.fresh(key, self.clock.now()) {
+                return Ok(token.clone());
+            }
+        }
+        // Another instance of the app may have rotated the refresh token, signed out, or signed
+        // in as someone else. Only this process's session ends then: the entry is its writer's.
+        match self.read_entry().await {
+            Ok(Entry::Session(stored)) if stored.user.sub == session.user.sub => {
+                let ours = session.tokens.refresh_token.as_ref().map(|t| t.secret());
+                let theirs = stored.tokens.refresh_token.as_ref().map(|t| t.secret());
+                if ours != theirs {
+                    tracing::info!("the keychain holds a newer refresh token; using it");
+                    session.tokens = stored.tokens;
+                    session.nonce = stored.nonce;
+                }
+            }
+            Ok(entry) => {
+                let why = match entry {
+                    Entry::Missing => "you signed out in another window",
+                    _ => "another sign-in replaced it in another window",
+                };
+                tracing::info!("the keychain no longer holds this session; ending it here only");
+                *self.session.lock().await = None;
+                self.unsaved.store(false, Ordering::SeqCst);
+                return Err(AuthError::SessionEnded(why.into()));
+            }
+            // The keychain could not be read; the session in memory is still good to try.
+            Err(e) => tracing::warn!(
+                code = e.code(),
+                "could not re-read the keychain before refreshing"
+            ),
+        }
+        let provider = ctx.provider().await?;
+        tracing::debug!(resource = ?key.resource, organization = ?key.organization, "refreshing");
+        let result = refresh(
+            ctx.http()?,
+            &provider,
+            &ctx.config,
+            &session,
+            key,
+            self.clock.now(),
+        )
+        .await;
+        match result {
+            Ok(refreshed) => {
+                self.apply_refresh(ctx, &provider, session, key, refreshed)
+                    .await
+            }
+            Err(e) if e.is_invalid_grant() => {
+                tracing::info!("the refresh token was refused (invalid_grant); ending the session");
+                self.end_session().await;
+                Err(AuthError::SessionEnded(
+                    "Logto no longer accepts it (it was revoked, expired, or used elsewhere)"
+                        .into(),
+                ))
+            }
+            Err(e @ AuthError::SessionEnded(_)) => {
+                tracing::info!(
+                    code = e.code(),
+                    "Logto granted no refresh token; ending the session"
+                );
+                self.end_session().await;
+                Err(e)
+            }
+            Err(e) => {
+                tracing::info!(code = e.code(), "refresh failed; the session is kept");
+                Err(e)
+            }
+        }
+    }
+
+    /// Takes in a refresh's answer according to its verdict. The caller holds both refresh locks.
+    async fn apply_refresh(
+        &self,
+        ctx: &Context,
+        provider: &Provider,
+        mut session: Session,
+        key: &TokenKey,
+        refreshed: Refreshed,
+    ) -> Result<CachedToken, AuthError> {
+        match refreshed.verdict {
+            Verdict::Good => {
+                if let Some(rt) = refreshed.refresh_token {
+                    session.tokens.refresh_token = Some(rt);
+                }
+                if let Some(id_token) = refreshed.id_token {
+                    session.id_claims = crate::session::claims_of(&id_token);
+                    session.tokens.id_token = Some(id_token);
+                }
+                session.access.insert(key.clone(), refreshed.access.clone());
+                self.keep(&session).await?;
+                Ok(refreshed.access)
+            }
+            Verdict::Unverified(error) => {
+                // The old refresh token is used up at Logto: keep the new one, and nothing else
+                // from an answer that could not be checked.
+                tracing::warn!(
+                    code = error.code(),
+                    "the refreshed ID token could not be checked yet; the session and the rotated refresh token are kept"
+                );
+                if let Some(rt) = refreshed.refresh_token {
+                    session.tokens.refresh_token = Some(rt);
+                }
+                self.keep(&session).await?;
+                Err(error)
+            }
+            Verdict::Ends(error) => {
+                tracing::info!(
+                    code = error.code(),
+                    "the refreshed ID token does not belong to this session; ending it"
+                );
+                // The answer's refresh token is alive at Logto; revoking it ends the grant rather
+                // than leaving it behind.
+                let token = refreshed
+                    .refresh_token
+                    .or_else(|| session.tokens.refresh_token.clone());
+                if let Some(token) = token {
+                    if let Err(e) = ctx
+                        .revoke_token(provider, token.secret(), "refresh_token")
+                        .await
+                    {
+                        tracing::warn!(code = e.code(), "could not revoke the ended grant");
+                    }
+                }
+                self.end_session().await;
+                Err(error)
+            }
+        }
+    }
+
+    /// Holds `session` in memory, then in the keychain. Memory first: a rotated refresh token
+    /// must not be lost even if the keychain fails (it is written before any token is handed out
+    /// again).
+    async fn keep(&self, session: &Session) -> Result<(), AuthError> {
+        *self.session.lock().await = Some(session.clone());
+        if let Err(e) = self.save(session).await {
+            self.unsaved.store(true, Ordering::SeqCst);
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// Runs a keychain call off the async threads: D-Bus, Keychain Services and Credential
+    /// Manager all block.
+    async fn store_op<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&dyn TokenStore) -> Result<T, AuthError> + Send + 'static,
+    ) -> Result<T, AuthError> {
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || op(store.as_ref()))
+            .await
+            .map_err(|_| AuthError::Keychain("the keychain task failed".into()))?
+    }
+
+    /// Forgets the session here and in the keychain (no revocation: used when Logto already
+    /// refused it).
+    async fn end_session(&self) {
+        *self.session.lock().await = None;
+        self.unsaved.store(false, Ordering::SeqCst);
+        if let Err(e) = self.store_op(|store| store.delete()).await {
+            tracing::warn!(
+                code = e.code(),
+                "could not remove the ended session from the keychain"
+            );
+        }
+    }
+
+    /// The claims of the current ID token (validated when it arrived), without `nonce`. After a
+    /// restore of a session whose ID token was too large for the keychain, only the claims kept
+    /// in its place ([`crate::session::KEPT_CLAIMS`]) until a refresh brings a new one.
+    pub(crate) async fn get_id_token_claims(&self) -> Result<serde_json::Value, AuthError> {
+        let guard = self.session.lock().await;
+        let session = guard.as_ref().ok_or(AuthError::NotSignedIn)?;
+        if !session.id_claims.is_object() {
+            return Err(AuthError::Token(
+                "the stored ID token cannot be read".into(),
+            ));
+        }
+        Ok(session.id_claims.clone())
+    }
+
+    /// Userinfo, read with a fresh default access token; its `sub` must be the session's.
+    pub(crate) async fn fetch_user_info(
+        &self,
+        ctx: &Context,
+    ) -> Result<serde_json::Value, AuthError> {
+        let token = self.get_access_token(ctx, None, None).await?;
+        let sub = self.current_user().await.ok_or(AuthError::NotSignedIn)?.sub;
+        let provider = ctx.provider().await?;
+        crate::exchange::fetch_userinfo_json(ctx.http()?, &provider, &token.token, &sub).await
+    }
+}
