@@ -28,9 +28,14 @@ pub enum SignInMethod {
 /// The secrets of one sign-in in flight. Deliberately not `Clone`: it is consumed by the code
 /// exchange, so a verifier or nonce cannot be used for two exchanges.
 pub struct PendingSignIn {
+    /// The PKCE code verifier: sent only with the code exchange, never in the authorization URL
+    /// (which carries its S256 challenge).
     pub verifier: PkceCodeVerifier,
+    /// The `state` sent in the authorization URL; the callback must bring back exactly this.
     pub state: CsrfToken,
+    /// The `nonce` sent in the authorization URL; the ID token must carry exactly this.
     pub nonce: Nonce,
+    /// The loopback `redirect_uri` of the request, sent again with the code exchange.
     pub redirect_uri: Url,
 }
 
@@ -45,7 +50,11 @@ impl std::fmt::Debug for PendingSignIn {
     }
 }
 
-/// Builds the authorization URL and the secrets that go with it.
+/// Builds the authorization URL and the secrets that go with it: the URL is for the browser, the
+/// [`PendingSignIn`] stays in this program. Each call makes a fresh verifier, `state` and `nonce`.
+/// Asks for `prompt=consent`, every scope of `config` (see [`Config::all_scopes`]), each of its
+/// API resources, its `ui_locales`, and `direct_sign_in=social:amazon` for
+/// [`SignInMethod::Amazon`].
 pub fn authorization_request(
     provider: &Provider,
     config: &Config,

@@ -3,6 +3,9 @@
 
 use url::Url;
 
+/// Opens a URL in a browser the person trusts: the system browser in the app
+/// ([`SystemBrowser`]), a browser a test drives, or a program's own. The sign-in hands it the
+/// authorization URL.
 pub trait Browser: Send + Sync {
     /// Opens `url`; the error text is shown to the person, so it must not contain the URL.
     fn open(&self, url: &Url) -> Result<(), String>;

@@ -9,8 +9,11 @@ use super::error::{CallbackError, ProviderRefusal};
 
 /// What the sign-in in progress expects to come back.
 pub struct ExpectedCallback<'a> {
+    /// The redirect URI's path (`/callback`), compared with the raw, undecoded path.
     pub path: &'a str,
+    /// The `state` of the authorization request, compared in constant time.
     pub state: &'a CsrfToken,
+    /// The provider's issuer; an `iss` in the callback must be exactly this.
     pub issuer: &'a str,
     /// The provider advertised `authorization_response_iss_parameter_supported`.
     pub requires_iss: bool,
@@ -19,11 +22,19 @@ pub struct ExpectedCallback<'a> {
 /// A callback that belongs to this sign-in.
 #[derive(Debug)]
 pub enum Callback {
+    /// The authorization code, for the code exchange (never empty).
     Code(AuthorizationCode),
+    /// The provider's `error` (and `error_description`), for example the person declined.
     Refused(ProviderRefusal),
 }
 
-/// Checks a request target such as `/callback?code=...&state=...&iss=...`.
+/// Checks a request target such as `/callback?code=...&state=...&iss=...`, in this order: the
+/// path, `state` (present, not repeated, equal), no other parameter repeated, `iss` (equal if
+/// present; required if [`ExpectedCallback::requires_iss`]), then `error`, then `code`.
+///
+/// A provider's `error` is a [`Callback::Refused`], not an `Err`: the callback did belong to this
+/// sign-in. [`CallbackError::is_unrelated`] tells which errors mean the request may not be the
+/// sign-in's at all (a stray to ignore rather than a failed sign-in).
 pub fn parse_callback(
     target: &str,
     expected: &ExpectedCallback<'_>,

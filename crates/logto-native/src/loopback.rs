@@ -37,6 +37,7 @@ use super::callback::{parse_callback, Callback, ExpectedCallback};
 use super::error::{AuthError, CallbackError};
 use super::pages::{self, Page};
 
+/// The redirect URI's path; any other path gets a 404 and leaves the wait running.
 pub const CALLBACK_PATH: &str = "/callback";
 
 /// The longest request line (`GET /callback?... HTTP/1.1`) read; longer gets 414. The callback's
@@ -67,9 +68,13 @@ pub struct Loopback {
 
 /// What the listener needs to judge a request.
 pub struct Expectation {
+    /// The `state` of the authorization request ([`crate::authorize::PendingSignIn::state`]).
     pub state: openidconnect::CsrfToken,
+    /// The provider's issuer, which an `iss` in the callback must equal.
     pub issuer: String,
+    /// Whether a callback without `iss` is refused ([`crate::discovery::Provider::requires_iss`]).
     pub requires_iss: bool,
+    /// The language of every page the listener answers with.
     pub language: pages::Language,
 }
 
@@ -88,6 +93,7 @@ impl Loopback {
         Ok(Loopback { listener, port })
     }
 
+    /// The port the OS gave.
     pub fn port(&self) -> u16 {
         self.port
     }
@@ -187,7 +193,10 @@ pub const REPLY_WITHIN: Duration = Duration::from_secs(8);
 
 /// The callback that belongs to the sign-in, and the way to answer the browser that brought it.
 pub struct Arrival {
+    /// The code, or the provider's refusal.
     pub callback: Callback,
+    /// The tab waiting for the outcome, after a code. After a refusal the browser has been
+    /// answered already, and sending on it does nothing.
     pub reply: Reply,
 }
 

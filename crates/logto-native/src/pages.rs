@@ -6,10 +6,13 @@ use super::error::ProviderRefusal;
 /// No script, no fetches, no framing; the inline style is the page's only resource.
 pub const CSP: &str = "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
+/// The language the pages speak: English unless the person's locale is Japanese.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum Language {
+    /// English, the default.
     #[default]
     En,
+    /// Japanese.
     Ja,
 }
 
@@ -22,6 +25,7 @@ impl Language {
             Language::En
         }
     }
+    /// The BCP 47 tag (`en`, `ja`): the pages' `lang`, and what `ui_locales` may be set to.
     pub fn tag(self) -> &'static str {
         match self {
             Language::En => "en",
@@ -30,8 +34,14 @@ impl Language {
     }
 }
 
+/// One answer for the browser: a whole HTML document and its HTTP status. The listener sends it
+/// with [`CSP`].
 pub struct Page {
+    /// The HTTP status code: 200, or 4xx for a request the listener did not accept.
     pub status: u16,
+    /// The complete document, every outside text in it escaped. Its `<main>` has an `id` naming
+    /// the page (`ok`, `refused`, `failed`, `not-completed`, `return`, `unrelated`,
+    /// `not-found`).
     pub html: String,
 }
 
@@ -47,6 +57,7 @@ fn text(lang: Language, en: Text, ja: Text) -> Text {
     }
 }
 
+/// The sign-in is complete and kept: the tab may be closed.
 pub fn signed_in(lang: Language) -> Page {
     let t = text(
         lang,
@@ -62,6 +73,8 @@ pub fn signed_in(lang: Language) -> Page {
     page(lang, 200, t.title, t.body, None, "ok")
 }
 
+/// The provider's `error` came back (the person declined, for example); its words are shown,
+/// escaped.
 pub fn refused(lang: Language, refusal: &ProviderRefusal) -> Page {
     let t = text(
         lang,
@@ -78,6 +91,8 @@ pub fn refused(lang: Language, refusal: &ProviderRefusal) -> Page {
     )
 }
 
+/// A callback of this sign-in failed a check (a missing or foreign `iss`, no code); `reason` is
+/// shown, escaped, so it must hold nothing secret. Status 400.
 pub fn failed(lang: Language, reason: &str) -> Page {
     let t = text(
         lang,
@@ -127,6 +142,8 @@ pub fn return_to_app(lang: Language) -> Page {
     page(lang, 200, t.title, t.body, None, "return")
 }
 
+/// A request with a missing or foreign `state`: not this sign-in's, which goes on waiting.
+/// Status 400.
 pub fn unrelated(lang: Language) -> Page {
     let t = text(
         lang,
@@ -142,6 +159,8 @@ pub fn unrelated(lang: Language) -> Page {
     page(lang, 400, t.title, t.body, None, "unrelated")
 }
 
+/// Anything that is not a callback (another path, method or `Host`, a malformed or oversized
+/// request), with the `status` given (404, 405, 400, 414, 431).
 pub fn not_found(lang: Language, status: u16) -> Page {
     let t = text(
         lang,
