@@ -16,10 +16,14 @@ pub const BASE_SCOPES: [&str; 5] = ["openid", "profile", "offline_access", "emai
 /// How long a sign-in waits for the browser by default.
 pub const DEFAULT_SIGN_IN_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
+/// The settings of one Logto application. [`Config::new`] checks the endpoint and app id; the
+/// other fields may be set freely after it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Config {
     /// The Logto endpoint, e.g. `https://tenant.logto.app` (no trailing slash, no `/oidc`).
     pub endpoint: Url,
+    /// The app id of the Logto application (a Native app: public, no secret), sent as
+    /// `client_id`.
     pub app_id: String,
     /// Extra scopes beyond [`BASE_SCOPES`].
     pub scopes: Vec<String>,
@@ -29,13 +33,19 @@ pub struct Config {
     pub post_logout_redirect_uri: Option<Url>,
     /// Whether sign-out opens the end-session page in the browser.
     pub end_browser_session: bool,
+    /// How long a sign-in waits for the browser to come back, counted from when the browser was
+    /// asked to open; after it the sign-in fails with [`AuthError::TimedOut`].
     pub sign_in_timeout: Duration,
     /// Passed as `ui_locales` so Logto's pages speak the app's language.
     pub ui_locales: Option<String>,
 }
 
 impl Config {
-    /// Builds a config, checking what can be checked offline.
+    /// Builds a config, checking what can be checked offline: the endpoint must be an `https` URL
+    /// with a host (`http` only on loopback) and no query, fragment or user name, and a trailing
+    /// `/` or `/oidc` is dropped; the app id must be 1 to 128 ASCII letters, digits, `-`, `_` or
+    /// `.`. Fails with [`AuthError::Config`]. The rest starts empty, with
+    /// [`DEFAULT_SIGN_IN_TIMEOUT`] and `end_browser_session` on.
     pub fn new(endpoint: &str, app_id: &str) -> Result<Self, AuthError> {
         Ok(Config {
             endpoint: parse_endpoint(endpoint)?,
@@ -88,7 +98,7 @@ impl Config {
         Ok(Some(config))
     }
 
-    /// The issuer Logto uses for this endpoint.
+    /// The issuer Logto uses for this endpoint: `<endpoint>/oidc`.
     pub fn issuer(&self) -> String {
         format!("{}/oidc", self.endpoint.as_str().trim_end_matches('/'))
     }
@@ -269,7 +279,10 @@ pub(crate) mod tests {
 /// Neither value is a secret (the app id of a Native app is public), so a plain file is enough.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SavedConfig {
+    /// The endpoint as the person gave it, or as [`SavedConfig::from_config`] normalised it;
+    /// checked again when read back through [`Config::from_saved`].
     pub endpoint: String,
+    /// The app id, checked again when read back.
     pub app_id: String,
 }
 
@@ -345,7 +358,9 @@ pub fn write_config_file(path: &Path, saved: &SavedConfig) -> std::io::Result<()
 /// Where the configuration in use came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ConfigSource {
+    /// `LOGTO_ENDPOINT` and `LOGTO_APP_ID` (the environment wins over the file).
     Environment,
+    /// The config file the first-run screen saved ([`config_file_path`]).
     File,
 }
 

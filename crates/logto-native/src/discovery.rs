@@ -28,17 +28,22 @@ use super::http::{get_json, Http};
 /// The parts of Logto's discovery document that the Core types leave out.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct LogtoMetadata {
+    /// RFC 7009 token revocation, where sign-out revokes the refresh token.
     #[serde(default)]
     pub revocation_endpoint: Option<Url>,
+    /// OpenID Connect RP-Initiated Logout, where the browser session can be ended.
     #[serde(default)]
     pub end_session_endpoint: Option<Url>,
+    /// RFC 9207: whether the provider puts `iss` in every authorization response.
     #[serde(default)]
     pub authorization_response_iss_parameter_supported: Option<bool>,
+    /// RFC 8414 PKCE methods; when listed, `S256` must be among them.
     #[serde(default)]
     pub code_challenge_methods_supported: Option<Vec<String>>,
 }
 impl AdditionalProviderMetadata for LogtoMetadata {}
 
+/// A discovery document as `openidconnect` reads it, with [`LogtoMetadata`] added.
 pub type LogtoProviderMetadata = ProviderMetadata<
     LogtoMetadata,
     CoreAuthDisplay,
@@ -71,7 +76,10 @@ const ACCEPTED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
 /// A discovered, checked provider: metadata, its signing keys, and what was derived from them.
 #[derive(Clone, Debug)]
 pub struct Provider {
+    /// The discovery document, after [`check_metadata`] accepted it.
     pub metadata: LogtoProviderMetadata,
+    /// The ID token algorithms the provider offers that this crate accepts (asymmetric only;
+    /// never empty); ID tokens signed any other way are refused.
     pub id_token_algs: Vec<CoreJwsSigningAlgorithm>,
     /// RFC 9207: when the provider says it sends `iss`, a callback without it is refused.
     pub requires_iss: bool,
@@ -102,6 +110,8 @@ impl std::fmt::Debug for KeySet {
 }
 
 impl KeySet {
+    /// The keys fetched from `jwks_uri`; later refetches go to the same URL, at most once per
+    /// [`KEY_REFETCH_INTERVAL`].
     pub fn new(jwks_uri: Url, keys: CoreJsonWebKeySet) -> Self {
         KeySet {
             jwks_uri,
@@ -162,15 +172,19 @@ async fn fetch_jwks(http: &Http, url: &Url) -> Result<CoreJsonWebKeySet, AuthErr
 }
 
 impl Provider {
+    /// The issuer, exactly as the configuration implies it (`<endpoint>/oidc`): discovery refused
+    /// any other.
     pub fn issuer(&self) -> &str {
         self.metadata.issuer().as_str()
     }
+    /// Where refresh tokens are revoked (RFC 7009), if the provider has such an endpoint.
     pub fn revocation_endpoint(&self) -> Option<&Url> {
         self.metadata
             .additional_metadata()
             .revocation_endpoint
             .as_ref()
     }
+    /// Where the browser's session at the provider is ended (RP-Initiated Logout), if offered.
     pub fn end_session_endpoint(&self) -> Option<&Url> {
         self.metadata
             .additional_metadata()
@@ -179,7 +193,11 @@ impl Provider {
     }
 }
 
-/// Fetches and checks discovery and the JWKS.
+/// Fetches and checks discovery and the JWKS: the document from
+/// `<issuer>/.well-known/openid-configuration`, checked by [`check_metadata`], then the keys from
+/// its `jwks_uri`. Fails with [`AuthError::Discovery`] for a document or key set that must not be
+/// trusted or cannot be used (including an empty key set), and with the errors of
+/// [`get_json`] for the fetches themselves.
 pub async fn discover(http: &Http, config: &Config) -> Result<Provider, AuthError> {
     let expected_issuer = config.issuer();
     let url = Url::parse(&format!(

@@ -145,7 +145,11 @@ impl AuthError {
 /// A provider's OAuth error, as text meant for people (never a token).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ProviderRefusal {
+    /// The OAuth `error` code, such as `access_denied` or `invalid_grant` (`unknown_error` when the
+    /// provider sent an empty one). [`ProviderRefusal::new`] keeps at most 64 characters.
     pub error: String,
+    /// The provider's `error_description`, if it sent a non-empty one; at most 300 characters
+    /// through [`ProviderRefusal::new`].
     pub description: Option<String>,
 }
 
@@ -162,23 +166,35 @@ impl fmt::Display for ProviderRefusal {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum CallbackError {
+    /// The path is not exactly the redirect URI's (compared undecoded). Unrelated: the listener
+    /// answers it with a 404 and keeps waiting.
     #[error("The browser came back to an unexpected address. Try signing in again.")]
     WrongPath,
+    /// No `state` parameter. Unrelated: the listener keeps waiting.
     #[error("The browser's answer did not belong to this sign-in (state missing). Finish the sign-in in the browser window this app opened.")]
     MissingState,
+    /// A `state` other than the sign-in's, or more than one. Unrelated: the listener keeps
+    /// waiting.
     #[error("The browser's answer did not belong to this sign-in (state mismatch). Finish the sign-in in the browser window this app opened.")]
     StateMismatch,
+    /// No `iss` although the provider advertised that it sends one (RFC 9207). Ends the sign-in.
     #[error("The answer did not say which server sent it (no iss). Sign-in stopped to be safe; try again.")]
     MissingIssuer,
+    /// An `iss` other than the provider's issuer (RFC 9207: a mix-up). Ends the sign-in.
     #[error("The answer came from a different server than the one you signed in to (iss mismatch). Sign-in stopped to be safe; try again.")]
     IssuerMismatch,
+    /// The right `state`, but neither an `error` nor a non-empty `code`. Ends the sign-in.
     #[error("Logto's answer held neither a code nor an error. Try signing in again.")]
     MissingCode,
+    /// The right `state`, but `code`, `iss`, `error` or `error_description` repeated
+    /// (RFC 6749 3.1). Ends the sign-in.
     #[error("The browser's answer was malformed. Try signing in again.")]
     Malformed,
 }
 
 impl CallbackError {
+    /// A stable, dotted code (`callback.state_mismatch`), the one [`AuthError::code`] gives for
+    /// [`AuthError::Callback`].
     pub fn code(&self) -> &'static str {
         match self {
             CallbackError::WrongPath => "callback.wrong_path",

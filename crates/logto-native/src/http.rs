@@ -10,12 +10,17 @@ use url::Url;
 
 use super::error::AuthError;
 
+/// The HTTP client every request to the provider goes through. Make it with [`client`]: a
+/// default `reqwest::Client` follows redirects and has no timeouts.
 pub type Http = reqwest::Client;
 
 /// The most an answer from the provider may weigh; Logto's are a few KiB (an ID token with many
 /// organizations and roles a few tens of KiB).
 pub const MAX_BODY: usize = 1024 * 1024;
 
+/// The client with this module's rules: no redirects, 10 s to connect, 20 s for a whole request,
+/// HTTPS trusting the system's certificate store (never a bundled list). Fails with
+/// [`AuthError::Network`] only if the TLS setup cannot start.
 pub fn client() -> Result<Http, AuthError> {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
