@@ -36,11 +36,15 @@ pub const DEFAULT_ACCESS_TOKEN_LIFETIME: Duration = Duration::from_secs(300);
 /// [`super::id_token`], which says what is wrong with it, instead of failing the whole answer.
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct IdTokenField {
+    /// The ID token as sent, unchecked; `None` when the answer has none (a refresh may leave it
+    /// out).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id_token: Option<RawIdToken>,
 }
 impl oauth2::ExtraTokenFields for IdTokenField {}
 
+/// A token endpoint's answer (RFC 6749 5.1) with its `id_token` as text. Holds secrets; each
+/// token in it redacts its `Debug`.
 pub type TokenAnswer = StandardTokenResponse<IdTokenField, BasicTokenType>;
 
 /// `oauth2`'s client for the token endpoint of one provider.
@@ -57,6 +61,10 @@ pub type TokenClient = oauth2::Client<
     EndpointSet,
 >;
 
+/// The token client for `provider`'s token endpoint, as a public client (`client_id` in the
+/// body, no secret). `redirect_uri` is set for a code exchange, which must repeat the
+/// authorization request's; a refresh has none. Fails with [`AuthError::Discovery`] when the
+/// provider has no token endpoint.
 pub fn token_client(
     provider: &Provider,
     config: &Config,
@@ -151,6 +159,8 @@ pub fn cached_token(answer: &TokenAnswer, now: u64) -> CachedToken {
     }
 }
 
+/// The scopes a token answer says were granted, space separated as in `scope`; `None` when the
+/// answer has no `scope`.
 pub fn scope_text(answer: &impl OAuth2TokenResponse) -> Option<String> {
     answer
         .scopes()
@@ -299,6 +309,8 @@ pub fn token_request_error(error: TokenError) -> AuthError {
     }
 }
 
+/// Seconds since the Unix epoch by the system clock (0 if the clock is before 1970): the unit of
+/// every `expires_at` and deadline in this crate.
 pub fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)

@@ -35,7 +35,9 @@ pub enum NonceCheck<'a> {
 
 /// What a token is checked against, beyond the provider and the client.
 pub struct Expected<'a> {
+    /// This app's id: `aud` must contain it, and `azp`, when present, must be it.
     pub client_id: &'a str,
+    /// How `nonce` is judged: required at sign-in, compared if present after a refresh.
     pub nonce: NonceCheck<'a>,
     /// The access token of the same answer: `at_hash`, when the ID token has one, must match it.
     pub access_token: Option<&'a AccessToken>,
@@ -55,12 +57,18 @@ pub enum Failure {
     BadSignature,
     /// Unsigned, or signed with an algorithm this app refuses.
     DisallowedAlgorithm(String),
+    /// `iss` is not the provider's issuer.
     Issuer,
+    /// `aud` does not contain this app, or `azp` names another client; the text names the
+    /// audiences (client ids, not secrets).
     Audience(String),
     /// `exp` or `iat` outside the allowance: the clocks disagree or the token is stale.
     Time(String),
+    /// `nonce` missing at sign-in, or not the sign-in's.
     Nonce,
+    /// `at_hash` does not match the access token of the same answer.
     AtHash,
+    /// Any other refusal by the verifier, in its words (which quote no token).
     Other(String),
 }
 
@@ -77,6 +85,7 @@ impl Failure {
         )
     }
 
+    /// One line for people saying which rule failed; never any part of the token.
     pub fn describe(&self) -> String {
         match self {
             Failure::Malformed(why) => format!("the ID token is malformed ({why})"),
@@ -108,8 +117,11 @@ impl Failure {
     }
 }
 
-/// Validates `raw` and returns its claims, fetching the key set again once if the token names a
-/// key it does not hold.
+/// Validates `raw` and returns its claims. If the token names a key the set does not hold, or its
+/// signature fails with the keys held (a rotation), the key set is fetched again (through
+/// [`KeySet::refetch`](crate::discovery::KeySet::refetch), so at most once a minute) and the
+/// token checked once more with what the set then holds. `exp` and `iat` are judged against the
+/// system clock with [`CLOCK_ALLOWANCE`].
 pub async fn validate(
     http: &Http,
     provider: &Provider,

@@ -22,10 +22,14 @@ use super::tokens::{CachedToken, TokenKey};
 /// answer whose ID token is refused carries a refresh token that must not be dropped unseen.
 #[derive(Debug)]
 pub struct Refreshed {
+    /// The new access token for the key asked for, its expiry counted from the `now` given.
     pub access: CachedToken,
     /// The rotated refresh token; `None` when the provider kept the old one.
     pub refresh_token: Option<RefreshToken>,
+    /// The new ID token, if the answer had one; trust it only when `verdict` is
+    /// [`Verdict::Good`].
     pub id_token: Option<RawIdToken>,
+    /// What the checks on `id_token` mean for the session ([`Verdict::Good`] when there is none).
     pub verdict: Verdict,
 }
 
@@ -43,6 +47,15 @@ pub enum Verdict {
     Ends(AuthError),
 }
 
+/// Uses `session`'s refresh token once, for the access token of `key` (the default one, an API
+/// resource's, or an organization's), and checks the answer's ID token against `session`.
+/// `now` is Unix seconds, the start of the new token's lifetime.
+///
+/// Fails with [`AuthError::SessionEnded`] when the session has no refresh token, with
+/// [`AuthError::Provider`] when Logto refuses the grant (see [`AuthError::is_invalid_grant`]),
+/// and with transport and answer errors otherwise; an `Ok` may still carry a failed
+/// [`Verdict`]. The old refresh token is spent as soon as Logto answers: store
+/// [`Refreshed::refresh_token`] before anything else.
 pub async fn refresh(
     http: &Http,
     provider: &Provider,

@@ -27,7 +27,10 @@ pub fn grant_token(session: &Session) -> Option<(&str, &'static str)> {
     }
 }
 
-/// Revokes one token.
+/// Revokes one token at the provider's revocation endpoint, `hint` being its `token_type_hint`
+/// (`refresh_token` or `access_token`). Fails with [`AuthError::Discovery`] when the provider has
+/// no revocation endpoint, [`AuthError::Provider`] for an OAuth error in a 4xx answer, and
+/// [`AuthError::Network`] otherwise; the token is in none of them.
 pub async fn revoke(
     http: &Http,
     provider: &Provider,
@@ -74,8 +77,11 @@ pub async fn revoke(
 
 /// What a revocation needs, owned, so that it can run after the sign-in that asked for it.
 pub struct Revoker {
+    /// The capped HTTP client the revocation is sent with.
     pub http: Http,
+    /// The provider whose revocation endpoint is used.
     pub provider: Arc<Provider>,
+    /// The app id, sent as `client_id` (a public client has no secret).
     pub client_id: String,
 }
 

@@ -19,13 +19,19 @@ pub const MAX_SECRET_BYTES: usize = 2560;
 /// Who is signed in, as the window shows it. Holds no secret.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
+    /// The user's stable id at Logto (the ID token's and userinfo's `sub`); never empty.
     pub sub: String,
+    /// The display name: userinfo's `name`, else the ID token's. `None` rather than empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
+    /// The Logto username: userinfo's `username`, else the ID token's `preferred_username`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub username: Option<String>,
+    /// The primary email, as userinfo (else the ID token) gives it; not necessarily verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
+    /// The avatar's URL, as the provider sent it (unchecked: see [`crate::picture`] before
+    /// showing it). Left out of the keychain entry when room runs out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub picture: Option<String>,
     /// Social connectors the user came through (keys of userinfo `identities`, e.g. `amazon`).
@@ -39,9 +45,12 @@ pub struct User {
 pub struct RawIdToken(String);
 
 impl RawIdToken {
+    /// Wraps the compact JWS as received; nothing is checked here (that is
+    /// [`crate::id_token::validate`]'s job).
     pub fn new(token: String) -> Self {
         RawIdToken(token)
     }
+    /// The token itself. A secret: never log it, show it or put it in a URL.
     pub fn secret(&self) -> &str {
         &self.0
     }
@@ -57,9 +66,13 @@ impl std::fmt::Debug for RawIdToken {
 /// type.
 #[derive(Debug, Clone)]
 pub struct Tokens {
+    /// The refresh token; `None` when Logto granted none (without `offline_access`), and then
+    /// no access token can be renewed. Logto rotates it on every use.
     pub refresh_token: Option<RefreshToken>,
     /// The last validated ID token; `None` after a restore of an entry that could not hold it.
     pub id_token: Option<RawIdToken>,
+    /// The scopes the sign-in's token answer granted, space separated; may be left out of the
+    /// keychain entry when room runs out.
     pub scope: Option<String>,
 }
 
@@ -72,11 +85,18 @@ const MAX_PROFILE_CHARS: usize = 256;
 /// The most social identities kept in the entry.
 const MAX_IDENTITIES: usize = 16;
 
+/// One signed-in session: what the keychain entry holds ([`Session::encode`]) and what is kept
+/// in memory beside it (access tokens for resources and organizations). Its `Debug` shows no
+/// token.
 #[derive(Debug, Clone)]
 pub struct Session {
+    /// The issuer the session was signed in at; a stored entry for another issuer is not read.
     pub issuer: String,
+    /// The app id the session was signed in with; a stored entry for another app is not read.
     pub client_id: String,
+    /// Who is signed in.
     pub user: User,
+    /// The refresh token, the ID token and the granted scopes.
     pub tokens: Tokens,
     /// Access tokens per resource and organization; only the default one is stored.
     pub access: TokenCache,
@@ -124,8 +144,10 @@ struct Stored {
 /// Why a stored secret could not be turned back into a session. Carries no part of the secret.
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]
 pub enum DecodeError {
+    /// Not JSON, a format this version does not read, a field missing or inconsistent.
     #[error("the stored session is not in a format this version reads")]
     Unreadable,
+    /// Readable, but for another issuer or app id than the ones given.
     #[error("the stored session belongs to another issuer or app")]
     OtherTenant,
     /// A format version this version does not know: a newer version of the app wrote it, and it
@@ -233,6 +255,9 @@ impl Session {
         fits(&stored)
     }
 
+    /// Reads a keychain secret written by [`Session::encode`] (either format) back into a
+    /// session, which must be for `issuer` and `client_id`. The default access token comes back
+    /// if it was kept; other access tokens never are. No error quotes the secret.
     pub fn decode(text: &str, issuer: &str, client_id: &str) -> Result<Session, DecodeError> {
         // serde_json's errors quote the input near the fault; never let them out.
         let value: serde_json::Value =

@@ -12,7 +12,12 @@ pub const SERVICE: &str = "logto-desktop";
 
 /// Keeps one secret string. Implementations block; async callers use `spawn_blocking`.
 pub trait TokenStore: Send + Sync {
+    /// The secret, or `None` when nothing is kept. A secret that cannot be read back as text is
+    /// [`AuthError::CorruptSession`]; a store that cannot be used is [`AuthError::Keychain`].
+    /// Errors never hold the secret.
     fn load(&self) -> Result<Option<String>, AuthError>;
+    /// Keeps `secret` (at most [`MAX_SECRET_BYTES`](crate::session::MAX_SECRET_BYTES) bytes),
+    /// replacing what was kept. Nothing may be written anywhere else when this fails.
     fn save(&self, secret: &str) -> Result<(), AuthError>;
     /// Deleting what is not there is not an error.
     fn delete(&self) -> Result<(), AuthError>;
@@ -34,6 +39,7 @@ pub struct KeyringStore {
 }
 
 impl KeyringStore {
+    /// The entry for `app_id` at `issuer` (see [`account_name`]). Touches no keychain until used.
     pub fn new(issuer: &str, app_id: &str) -> Self {
         KeyringStore {
             account: account_name(issuer, app_id),
@@ -45,6 +51,7 @@ impl KeyringStore {
     }
 }
 
+/// The keychain account of an entry, `<app id>@<issuer>`, under the service [`SERVICE`].
 pub fn account_name(issuer: &str, app_id: &str) -> String {
     format!("{app_id}@{issuer}")
 }
@@ -101,10 +108,12 @@ fn keychain_error(error: keyring::Error) -> AuthError {
     AuthError::Keychain(what)
 }
 
-/// An in-memory store for unit tests, able to fail on demand.
+/// An in-memory store for unit tests, able to fail on demand. Starts empty and working.
 #[derive(Default)]
 pub struct MemoryStore {
+    /// What is kept; tests may read or set it directly.
     pub value: Mutex<Option<String>>,
+    /// While true, every call fails with [`AuthError::Keychain`], as a locked keychain would.
     pub fail: Mutex<bool>,
     /// Fail only deletes (a keychain that reads and writes but will not remove).
     pub fail_delete: Mutex<bool>,
@@ -165,6 +174,7 @@ pub struct SignedOutMarks {
 }
 
 impl SignedOutMarks {
+    /// Marks kept in the file at `path` (made, with its folder, on the first mark).
     pub fn new(path: std::path::PathBuf) -> Self {
         SignedOutMarks { path }
     }
@@ -203,6 +213,7 @@ impl SignedOutMarks {
         std::fs::rename(tmp, &self.path)
     }
 
+    /// Marks `token` (a refresh token) as signed out; only its hash is written.
     pub fn add(&self, token: &str) -> std::io::Result<()> {
         let mut lines = self.read();
         let hash = Self::hash(token);
@@ -212,10 +223,12 @@ impl SignedOutMarks {
         self.write(&lines)
     }
 
+    /// Whether `token` was marked. A file that cannot be read counts as no marks.
     pub fn contains(&self, token: &str) -> bool {
         self.read().contains(&Self::hash(token))
     }
 
+    /// Forgets `token`'s mark (once its entry is gone); the file is removed with the last mark.
     pub fn remove(&self, token: &str) -> std::io::Result<()> {
         let hash = Self::hash(token);
         let lines: Vec<String> = self.read().into_iter().filter(|l| *l != hash).collect();

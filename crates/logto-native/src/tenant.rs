@@ -49,6 +49,8 @@ pub struct SocialOffer {
 }
 
 impl SocialOffer {
+    /// Whether the sign-in page offers the connector with this target (e.g. `amazon`), exactly as
+    /// Logto names it.
     pub fn offers(&self, target: &str) -> bool {
         self.targets.iter().any(|t| t == target)
     }

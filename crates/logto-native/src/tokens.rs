@@ -24,11 +24,15 @@ pub fn refresh_margin(lifetime: Option<u64>) -> u64 {
 /// organization token (Logto's `organization_id`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
 pub struct TokenKey {
+    /// The API resource indicator (RFC 8707), e.g. `https://api.example.com`; `None` for none.
     pub resource: Option<String>,
+    /// The Logto organization id; `None` for none.
     pub organization: Option<String>,
 }
 
 impl TokenKey {
+    /// A key with blank values (empty or only spaces) taken as none, and the others trimmed, so
+    /// `Some("")` and `None` name the same token.
     pub fn new(resource: Option<&str>, organization: Option<&str>) -> Self {
         let clean = |s: Option<&str>| {
             s.map(str::trim)
@@ -41,19 +45,23 @@ impl TokenKey {
         }
     }
 
+    /// True for the default token: no resource and no organization.
     pub fn is_default(&self) -> bool {
         self.resource.is_none() && self.organization.is_none()
     }
 }
 
+/// One access token with its expiry. Its `Debug` shows no token.
 #[derive(Debug, Clone)]
 pub struct CachedToken {
+    /// The access token itself (a secret: reach it with `secret()`, never log it).
     pub token: AccessToken,
     /// Seconds since the Unix epoch. Every token this version receives has one (an answer without
     /// `expires_in` gets a default); `None` only for an entry stored without it.
     pub expires_at: Option<u64>,
     /// How long it was given to live, in seconds, when it arrived (see [`refresh_margin`]).
     pub lifetime: Option<u64>,
+    /// The scopes it was granted, space separated, when the token answer said.
     pub scope: Option<String>,
 }
 
@@ -75,12 +83,16 @@ pub struct TokenCache {
 }
 
 impl TokenCache {
+    /// The token for `key` if it is fresh enough to hand out at `now` (Unix seconds; see
+    /// [`CachedToken::is_fresh`]).
     pub fn fresh(&self, key: &TokenKey, now: u64) -> Option<&CachedToken> {
         self.tokens.get(key).filter(|t| t.is_fresh(now))
     }
+    /// The token for `key`, however old.
     pub fn get(&self, key: &TokenKey) -> Option<&CachedToken> {
         self.tokens.get(key)
     }
+    /// Keeps `token` for `key`, replacing any before it.
     pub fn insert(&mut self, key: TokenKey, token: CachedToken) {
         self.tokens.insert(key, token);
     }
@@ -90,10 +102,13 @@ impl TokenCache {
 /// laptop's sleep must count), tokio's clock in tests.
 #[derive(Debug, Clone, Copy)]
 pub enum Clock {
+    /// The system's wall clock.
     System,
     /// Wall time at `origin`, advanced by tokio's (pausable) clock.
     Tokio {
+        /// Wall time at `origin`, in Unix seconds.
         wall_at_origin: u64,
+        /// The tokio instant the clock counts from.
         origin: tokio::time::Instant,
     },
 }
@@ -107,6 +122,7 @@ impl Clock {
         }
     }
 
+    /// Now, in whole seconds since the Unix epoch.
     pub fn now(&self) -> u64 {
         match self {
             Clock::System => system_now(),
