@@ -216,3 +216,24 @@ async fn exchange(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_new_attempt_cancels_the_one_before_and_only_the_current_one_counts() {
+        let flow = SignInFlow::default();
+        let (first, cancelled) = flow.begin();
+        assert!(flow.is_current(first) && !*cancelled.borrow());
+        let (second, _) = flow.begin();
+        assert!(*cancelled.borrow(), "the first attempt was told to stop");
+        assert!(!flow.is_current(first) && flow.is_current(second));
+        // The first one ending does not end the second.
+        flow.end(first);
+        assert!(flow.is_running());
+        assert!(flow.cancel());
+        assert!(!flow.cancel(), "nothing left to cancel");
+        assert!(!flow.is_current(second) && flow.link().is_none());
+    }
+}
