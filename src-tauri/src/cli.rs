@@ -1,13 +1,267 @@
-//! `logto-desktop --status`: prints the stored session's user as JSON and exits, with no window,
-//! no network and no change to the keychain. Scripts (and the tests) use it to see what a new
-//! process restores.
+//! The command line. `logto-desktop` alone opens the window; its subcommands let the scripts of
+//! the person signed in through the window use that sign-in, like `gh auth token`:
+//! `status`, `token` (an access token on stdout, and nothing else), `sign-out` and `completions`.
+//! `--status` is the older spelling of `status --json`, kept as it was.
+//!
+//! The commands open no window and share the window's keychain entry through the core built the
+//! way the window builds it ([`crate::shell::make_service`]), so a refresh here takes the same
+//! cross-process lock as the window's and never races it. They print no refresh token or ID
+//! token, and write nothing but the keychain entry (the lock file holds nothing).
 
+use std::io::Write;
+
+use clap::{CommandFactory, Parser, Subcommand};
 use serde_json::json;
 
 use crate::auth::pages::Language;
-use crate::auth::{AuthError, Config};
+use crate::auth::{AuthError, AuthService, Config};
+use crate::shell::tokens::AccessTokenInfo;
+use crate::shell::view::UserView;
 
-/// Runs the status command; returns the process exit code.
+/// The exit codes, for scripts; `--help` lists them.
+pub mod exit {
+    /// Done.
+    pub const OK: i32 = 0;
+    /// Anything else went wrong: no keychain, no network, a malformed answer...
+    pub const FAILED: i32 = 1;
+    /// The command line was wrong (clap's own code).
+    pub const USAGE: i32 = 2;
+    /// Nobody is signed in (or the app is not set up yet): a person has to sign in in the window.
+    pub const NOT_SIGNED_IN: i32 = 3;
+    /// Logto refused: the sign-in has ended (revoked, expired, used elsewhere), or Logto said no
+    /// to this token (not a member of the organization, an unknown resource).
+    pub const REFUSED: i32 = 4;
+}
+
+const EXIT_CODES: &str = "\
+Exit codes:
+  0  done
+  1  something else failed (no keychain, no network, ...): see the message on stderr
+  2  the command line was not understood
+  3  not signed in: open Logto Desktop (run `logto-desktop`) and sign in
+  4  Logto refused: the sign-in has ended (sign in again), or Logto will not issue that token";
+
+/// Sign in to Logto through the system browser, and use that sign-in from scripts.
+///
+/// Without a command, opens the window.
+#[derive(Debug, Parser)]
+#[command(
+    name = "logto-desktop",
+    version,
+    after_help = EXIT_CODES,
+    args_conflicts_with_subcommands = true
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+
+    /// The older spelling of `status --json` (exits 0 when signed out).
+    #[arg(long, hide = true)]
+    status: bool,
+
+    /// WebKitWebDriver starts the browser it drives (this app, under test) with `--automation`;
+    /// the window has nothing to do with it.
+    #[arg(long, hide = true)]
+    automation: bool,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Show who is signed in (exit code 3 when nobody is). No network.
+    #[command(after_help = EXIT_CODES)]
+    Status {
+        /// Print JSON: {"state":"signed-in","user":{...}}, {"state":"signed-out"} or
+        /// {"state":"error","code":...,"message":...}.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print an access token for Logto's default audience, an API resource or an organization.
+    ///
+    /// Only the token goes to stdout, so `$(logto-desktop token --resource URL)` is the token.
+    /// A fresh cached token is printed at once; otherwise it is refreshed, one program at a time
+    /// (the window included), and the rotated refresh token is kept in the keychain.
+    #[command(after_help = EXIT_CODES)]
+    Token {
+        /// The API resource indicator (RFC 8707), as registered in Logto's console.
+        #[arg(long, value_name = "URL")]
+        resource: Option<String>,
+        /// An organization id: prints an organization token.
+        #[arg(long, value_name = "ID")]
+        organization: Option<String>,
+        /// Print the token's non-secret parts as JSON instead of the token: resource,
+        /// organization_id, expires_at (Unix seconds), scope and, for a JWT, its claims.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Sign out: revoke the sign-in at Logto and remove it from the keychain.
+    ///
+    /// Like the window's Sign out, this also opens Logto's end-session page in the browser
+    /// (unless LOGTO_END_BROWSER_SESSION=false). The window, if open, notices at its next token
+    /// request.
+    #[command(after_help = EXIT_CODES)]
+    SignOut,
+    /// Print a shell completion script (for example: `logto-desktop completions bash`).
+    Completions {
+        /// The shell to complete in.
+        shell: clap_complete::Shell,
+    },
+}
+
+/// What `main` should do.
+pub enum Run {
+    /// Open the window.
+    Window,
+    /// A command ran; exit with this code.
+    Exit(i32),
+}
+
+/// Parses the command line and runs a command, if one was asked for.
+pub fn main() -> Run {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            // Help and version go to stdout with 0; mistakes to stderr with 2.
+            let _ = e.print();
+            return Run::Exit(if e.use_stderr() {
+                exit::USAGE
+            } else {
+                exit::OK
+            });
+        }
+    };
+    if cli.status {
+        return Run::Exit(status());
+    }
+    let Some(command) = cli.command else {
+        return Run::Window;
+    };
+    if let Command::Completions { shell } = command {
+        let mut out = std::io::stdout();
+        clap_complete::generate(shell, &mut Cli::command(), "logto-desktop", &mut out);
+        return Run::Exit(exit::OK);
+    }
+    init_logging();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("logto-desktop: could not start ({e}).");
+            return Run::Exit(exit::FAILED);
+        }
+    };
+    Run::Exit(runtime.block_on(async {
+        match command {
+            Command::Status { json } => status_command(json).await,
+            Command::Token {
+                resource,
+                organization,
+                json,
+            } => token(resource.as_deref(), organization.as_deref(), json).await,
+            Command::SignOut => sign_out().await,
+            Command::Completions { .. } => exit::OK,
+        }
+    }))
+}
+
+/// Logs on stderr at `warn` unless `RUST_LOG` asks for more (levels per target, as the window
+/// reads it), so that a script sees only what needs a person's attention.
+fn init_logging() {
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
+
+    let filter = std::env::var("RUST_LOG")
+        .ok()
+        .and_then(|spec| spec.trim().parse::<Targets>().ok())
+        .unwrap_or_else(|| Targets::new().with_default(tracing::Level::WARN));
+    let _ = tracing_subscriber::registry()
+        .with(
+            tracing_subscriber::fmt::layer()
+                .with_writer(std::io::stderr)
+                // No colour codes in what a script captures.
+                .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())),
+        )
+        .with(filter)
+        .try_init();
+}
+
+/// Why a command did not do its work.
+enum Failure {
+    /// No endpoint and app id anywhere: the window's first-run screen has not been through.
+    NotSetUp,
+    Auth(AuthError),
+}
+
+impl From<AuthError> for Failure {
+    fn from(e: AuthError) -> Self {
+        Failure::Auth(e)
+    }
+}
+
+impl Failure {
+    fn code(&self) -> &'static str {
+        match self {
+            Failure::NotSetUp => AuthError::NotSignedIn.code(),
+            Failure::Auth(e) => e.code(),
+        }
+    }
+
+    /// One sentence: what happened and what to do.
+    fn message(&self) -> String {
+        match self {
+            Failure::NotSetUp => "You are not signed in: Logto Desktop is not set up yet. Open it (run `logto-desktop`) to connect it to Logto and sign in.".into(),
+            Failure::Auth(AuthError::NotSignedIn) => {
+                "You are not signed in. Open Logto Desktop (run `logto-desktop`) and sign in.".into()
+            }
+            Failure::Auth(e) => e.to_string(),
+        }
+    }
+
+    fn exit_code(&self) -> i32 {
+        match self {
+            Failure::NotSetUp => exit::NOT_SIGNED_IN,
+            Failure::Auth(e) => match e {
+                // The entry could not be read and was removed: nobody is signed in now.
+                AuthError::NotSignedIn | AuthError::CorruptSession => exit::NOT_SIGNED_IN,
+                AuthError::SessionEnded(_) | AuthError::Provider(_) => exit::REFUSED,
+                _ => exit::FAILED,
+            },
+        }
+    }
+
+    /// Says so on stderr, and returns the exit code.
+    fn report(&self) -> i32 {
+        eprintln!("logto-desktop: {}", self.message());
+        self.exit_code()
+    }
+}
+
+/// The core, built as the window builds it: the same configuration (the environment, else the
+/// config file), keychain entry and entry lock.
+fn service() -> Result<AuthService, Failure> {
+    let (config, _) = Config::resolve_from_system()?.ok_or(Failure::NotSetUp)?;
+    Ok(crate::shell::make_service(config, Language::default())?)
+}
+
+/// Writes `text` and a newline to stdout; false when stdout is gone (a closed pipe).
+fn print(text: &str) -> bool {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{text}").and_then(|_| out.flush()).is_ok()
+}
+
+fn printed(text: &str, code: i32) -> i32 {
+    if print(text) {
+        code
+    } else {
+        exit::FAILED
+    }
+}
+
+/// `logto-desktop --status`: prints the stored session's user as JSON and exits, with no window,
+/// no network and no change to the keychain. Exits 0 when signed out, 1 on an error, as it
+/// always has.
 pub fn status() -> i32 {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -30,7 +284,7 @@ pub fn status() -> i32 {
     });
     let (output, code) = match result {
         Ok(Some(user)) => (
-            json!({ "state": "signed-in", "user": crate::shell::view::UserView::from(user) }),
+            json!({ "state": "signed-in", "user": UserView::from(user) }),
             0,
         ),
         Ok(None) => (json!({ "state": "signed-out" }), 0),
@@ -41,4 +295,110 @@ pub fn status() -> i32 {
     };
     println!("{output}");
     code
+}
+
+/// `status [--json]`: who is signed in, read-only and with no network (like `--status`), exiting
+/// 3 when nobody is.
+async fn status_command(as_json: bool) -> i32 {
+    let result = match service() {
+        Ok(service) => service.peek().await.map_err(Failure::from),
+        Err(failure) => match failure {
+            Failure::NotSetUp => Ok(None),
+            other => Err(other),
+        },
+    };
+    match result {
+        Ok(Some(user)) => {
+            let text = if as_json {
+                json!({ "state": "signed-in", "user": UserView::from(user) }).to_string()
+            } else {
+                let who = match (&user.name, &user.email, &user.username) {
+                    (Some(name), Some(email), _) => format!("{name} <{email}>"),
+                    (Some(name), None, _) => name.clone(),
+                    (None, Some(email), _) => email.clone(),
+                    (None, None, Some(username)) => username.clone(),
+                    (None, None, None) => user.sub.clone(),
+                };
+                format!("Signed in as {who}.")
+            };
+            printed(&text, exit::OK)
+        }
+        Ok(None) => {
+            let text = if as_json {
+                json!({ "state": "signed-out" }).to_string()
+            } else {
+                "Not signed in. Open Logto Desktop (run `logto-desktop`) to sign in.".to_string()
+            };
+            printed(&text, exit::NOT_SIGNED_IN)
+        }
+        Err(failure) => {
+            if as_json {
+                let text = json!({ "state": "error", "code": failure.code(), "message": failure.message() });
+                print(&text.to_string());
+            }
+            failure.report()
+        }
+    }
+}
+
+/// `token [--resource R] [--organization O] [--json]`.
+async fn token(resource: Option<&str>, organization: Option<&str>, as_json: bool) -> i32 {
+    let result = async {
+        let service = service()?;
+        // As a start of the window: the entry, with no network.
+        service.restore().await?.ok_or(AuthError::NotSignedIn)?;
+        Ok::<_, Failure>(service.get_access_token(resource, organization).await?)
+    }
+    .await;
+    match result {
+        Ok(token) if as_json => {
+            let info = AccessTokenInfo::new(
+                &token,
+                resource.map(str::to_string),
+                organization.map(str::to_string),
+            );
+            match serde_json::to_string(&info) {
+                Ok(text) => printed(&text, exit::OK),
+                Err(e) => {
+                    eprintln!(
+                        "logto-desktop: the token's claims could not be written as JSON ({e})."
+                    );
+                    exit::FAILED
+                }
+            }
+        }
+        Ok(token) => printed(token.token.secret(), exit::OK),
+        Err(failure) => {
+            if as_json {
+                let text =
+                    json!({ "error": { "code": failure.code(), "message": failure.message() } });
+                print(&text.to_string());
+            }
+            failure.report()
+        }
+    }
+}
+
+/// `sign-out`: what the window's Sign out does.
+async fn sign_out() -> i32 {
+    let result = async {
+        let service = service()?;
+        // Not signed in, or an entry that is not this version's to remove: nothing is touched.
+        service.restore().await?.ok_or(AuthError::NotSignedIn)?;
+        Ok::<_, Failure>(service.sign_out().await?)
+    }
+    .await;
+    match result {
+        Ok(report) => match report.warning {
+            Some(warning) => {
+                eprintln!("logto-desktop: {warning}");
+                exit::FAILED
+            }
+            None => {
+                eprintln!("Signed out.");
+                exit::OK
+            }
+        },
+        Err(failure) => failure.report(),
+    }
 }

@@ -2,8 +2,8 @@
 #![cfg_attr(not(debug_assertions), windows_subsystem = "windows")]
 
 fn main() {
-    if std::env::args().skip(1).any(|a| a == "--status") {
-        std::process::exit(logto_desktop::cli::status());
+    match logto_desktop::cli::main() {
+        logto_desktop::cli::Run::Window => logto_desktop::run(),
+        logto_desktop::cli::Run::Exit(code) => std::process::exit(code),
     }
-    logto_desktop::run();
 }

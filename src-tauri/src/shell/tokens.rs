@@ -25,7 +25,12 @@ pub struct AccessTokenInfo {
 }
 
 impl AccessTokenInfo {
-    fn new(token: &CachedToken, resource: Option<String>, organization_id: Option<String>) -> Self {
+    /// What may be shown of `token` (the window's Call an API panel, `logto-desktop token --json`).
+    pub fn new(
+        token: &CachedToken,
+        resource: Option<String>,
+        organization_id: Option<String>,
+    ) -> Self {
         AccessTokenInfo {
             resource,
             organization_id,
