@@ -28,7 +28,7 @@ use crate::support::{bounded, free_port, nothing_listens_on};
 const WINDOW_TITLE: &str = "Logto Desktop";
 
 /// One app process in a WebDriver session, on its own display.
-struct App {
+pub(crate) struct App {
     client: Client,
     driver: Child,
     x: Xvfb,
@@ -37,12 +37,12 @@ struct App {
 }
 
 /// A home, config, data and cache folder per test, and the `xdg-open` shim.
-struct Sandbox {
+pub(crate) struct Sandbox {
     root: tempfile::TempDir,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
-enum Lang {
+pub(crate) enum Lang {
     En,
     Ja,
 }
@@ -57,7 +57,7 @@ impl Lang {
 }
 
 impl Sandbox {
-    fn new() -> Sandbox {
+    pub(crate) fn new() -> Sandbox {
         let root = tempfile::tempdir().expect("a sandbox folder");
         let bin = root.path().join("bin");
         std::fs::create_dir_all(&bin).expect("shim folder");
@@ -75,7 +75,7 @@ impl Sandbox {
         Sandbox { root }
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.root.path().join(name)
     }
 
@@ -86,7 +86,7 @@ impl Sandbox {
             .join("config.json")
     }
 
-    fn opened(&self) -> Vec<String> {
+    pub(crate) fn opened(&self) -> Vec<String> {
         std::fs::read_to_string(self.path("opened.txt"))
             .unwrap_or_default()
             .lines()
@@ -94,7 +94,7 @@ impl Sandbox {
             .collect()
     }
 
-    async fn wait_opened(&self, count: usize) -> String {
+    pub(crate) async fn wait_opened(&self, count: usize) -> String {
         let start = Instant::now();
         loop {
             let opened = self.opened();
@@ -109,7 +109,7 @@ impl Sandbox {
         }
     }
 
-    fn log(&self) -> String {
+    pub(crate) fn log(&self) -> String {
         std::fs::read_to_string(self.path("app.log")).unwrap_or_default()
     }
 
@@ -127,7 +127,7 @@ impl Sandbox {
 
     /// The environment of an app process in this sandbox: its folders, the shim, the language,
     /// and nothing of the developer's own LOGTO_* or locale settings.
-    fn env(&self, lang: Lang, extra: &[(&str, &str)]) -> Vec<(String, String)> {
+    pub(crate) fn env(&self, lang: Lang, extra: &[(&str, &str)]) -> Vec<(String, String)> {
         let path = format!(
             "{}:{}",
             self.path("bin").display(),
@@ -159,7 +159,7 @@ impl Sandbox {
     }
 }
 
-fn idp_env(idp: &Idp) -> [(&str, &str); 2] {
+pub(crate) fn idp_env(idp: &Idp) -> [(&str, &str); 2] {
     [
         ("LOGTO_ENDPOINT", idp.info.endpoint.as_str()),
         ("LOGTO_APP_ID", idp.info.app_id.as_str()),
@@ -176,7 +176,7 @@ fn make_executable(path: &Path) {
 }
 
 /// What a process inherits that would make a run depend on the developer's own settings.
-const SCRUBBED: [&str; 12] = [
+pub(crate) const SCRUBBED: [&str; 12] = [
     "LOGTO_ENDPOINT",
     "LOGTO_APP_ID",
     "LOGTO_SCOPES",
@@ -192,7 +192,7 @@ const SCRUBBED: [&str; 12] = [
 ];
 
 impl App {
-    async fn launch(sandbox: &Sandbox, lang: Lang, extra: &[(&str, &str)]) -> App {
+    pub(crate) async fn launch(sandbox: &Sandbox, lang: Lang, extra: &[(&str, &str)]) -> App {
         let x = Xvfb::start();
         let env = sandbox.env(lang, extra);
         let port = free_port();
@@ -304,7 +304,7 @@ impl App {
 
     /// Calls a Tauri command from the page, as the page would: `{ok: true, value}` or
     /// `{ok: false, error}`.
-    async fn invoke(&self, command: &str, args: serde_json::Value) -> serde_json::Value {
+    pub(crate) async fn invoke(&self, command: &str, args: serde_json::Value) -> serde_json::Value {
         let script = format!(
             "const done = arguments[arguments.length - 1];
              window.__TAURI__.core.invoke({}, {})
@@ -315,14 +315,14 @@ impl App {
         self.eval_async(&script).await
     }
 
-    async fn state(&self) -> String {
+    pub(crate) async fn state(&self) -> String {
         match self.eval("return document.body.dataset.state").await {
             serde_json::Value::String(s) => s,
             _ => String::new(),
         }
     }
 
-    async fn wait_state(&self, want: &str) {
+    pub(crate) async fn wait_state(&self, want: &str) {
         let start = Instant::now();
         loop {
             let state = self.state().await;
@@ -345,7 +345,7 @@ impl App {
             .unwrap_or_else(|e| panic!("#{id} in the window: {e}"))
     }
 
-    async fn click(&self, id: &str) {
+    pub(crate) async fn click(&self, id: &str) {
         let element = self.element(id).await;
         bounded("clicking in the window", element.click())
             .await
@@ -471,7 +471,7 @@ impl App {
     }
 
     /// Ends the session (the app exits) and the driver; the display goes last.
-    async fn quit(mut self) {
+    pub(crate) async fn quit(mut self) {
         // The connection sometimes drops while the app exits under D-Bus; that is fine here.
         let _ = tokio::time::timeout(Duration::from_secs(20), self.client.clone().close()).await;
         let _ = self.driver.kill();
@@ -479,7 +479,7 @@ impl App {
     }
 }
 
-fn empty_keychain(idp: &Idp) -> KeyringStore {
+pub(crate) fn empty_keychain(idp: &Idp) -> KeyringStore {
     let store = KeyringStore::new(&idp.info.issuer, &idp.info.app_id);
     store
         .delete()
@@ -487,7 +487,7 @@ fn empty_keychain(idp: &Idp) -> KeyringStore {
     store
 }
 
-fn stored(store: &KeyringStore) -> Option<String> {
+pub(crate) fn stored(store: &KeyringStore) -> Option<String> {
     store.load().expect("the keychain answers")
 }
 

@@ -13,6 +13,9 @@
 //!   token, a failing or unreachable provider, a restart mid-session, organization tokens, signing
 //!   keys rotated at the provider, 8 and 16 KB ID tokens.
 //! - `app_window`: the app binary, driven through its window (what it may call, what it receives).
+//! - `cli`: `logto-desktop status | token | sign-out | completions` as scripts run them: stdout,
+//!   stderr, exit codes, what Logto is told; twenty `token` processes and the window refreshing
+//!   one sign-in at once.
 //! - `package`: the `.deb` installed with apt-get, the installed app's first screen, the purge; the
 //!   icons made from their one source image.
 //! - `a11y`: axe-core on every state of the page in Chromium, English and Japanese, light and dark.
@@ -21,6 +24,7 @@ mod support;
 
 mod a11y;
 mod app_window;
+mod cli;
 mod core_flow;
 mod package;
 mod token_flow;

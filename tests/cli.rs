@@ -1,0 +1,707 @@
+//! `logto-desktop status | token | sign-out | completions`, the app as a credential helper for
+//! scripts (issue 11), run as the real binary against the provider and the real keychain: what
+//! goes to stdout (the token, and only it) and stderr, the exit codes, the JSON, what Logto is
+//! told; and the window and twenty `token` processes refreshing the same sign-in at once, one
+//! refresh per rotation of the refresh token, with the grant alive at the end.
+
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::{Arc, Barrier};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use logto_desktop::auth::session::Session;
+use logto_desktop::auth::{KeyringStore, TokenStore};
+use serde_json::{json, Value};
+
+use crate::app_window::{empty_keychain, idp_env, App, Lang, Sandbox, SCRUBBED};
+use crate::core_flow::{assert_no_secret_of_the_run_in, Harness};
+use crate::support::chrome::Chrome;
+use crate::support::idp::Idp;
+
+/// The provider's default API resource.
+const API: &str = "https://api.example.test";
+
+/// What one run of the binary said.
+struct Ran {
+    code: i32,
+    stdout: String,
+    stderr: String,
+}
+
+impl std::fmt::Debug for Ran {
+    // Only the exit code and stderr: a failing assertion must not print a token from stdout.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "exit {} ({} bytes on stdout), stderr: {}",
+            self.code,
+            self.stdout.len(),
+            self.stderr
+        )
+    }
+}
+
+impl From<Output> for Ran {
+    fn from(out: Output) -> Ran {
+        Ran {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
+impl Ran {
+    fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not one JSON value ({e}): {self:?}"))
+    }
+}
+
+/// The binary with `args`, in `sandbox`'s folders (those of the window in the same sandbox: the
+/// same config, keychain entry and lock file), nothing of the developer's LOGTO_* settings, and
+/// `env` on top (a later value wins).
+fn command(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_logto-desktop"));
+    for name in SCRUBBED {
+        command.env_remove(name);
+    }
+    command
+        .args(args)
+        .envs(sandbox.env(Lang::En, env))
+        .stdin(Stdio::null());
+    command
+}
+
+fn run(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Ran {
+    command(sandbox, args, env)
+        .output()
+        .expect("running logto-desktop")
+        .into()
+}
+
+/// The environment of a script of the person signed in against `idp`, logging at `log`.
+fn script_env<'a>(idp: &'a Idp, resources: &'a str, log: &'a str) -> Vec<(&'a str, &'a str)> {
+    let mut env = idp_env(idp).to_vec();
+    env.extend([("LOGTO_RESOURCES", resources), ("RUST_LOG", log)]);
+    env
+}
+
+fn sha256_hex(text: &str) -> String {
+    use sha2::Digest;
+    sha2::Sha256::digest(text.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("a clock after 1970")
+        .as_secs()
+}
+
+fn stored_session(store: &KeyringStore, idp: &Idp) -> Option<Session> {
+    store
+        .load()
+        .expect("reading the keychain")
+        .map(|text| Session::decode(&text, &idp.info.issuer, &idp.info.app_id).expect("a session"))
+}
+
+fn refresh_token_of(session: &Session) -> String {
+    session
+        .tokens
+        .refresh_token
+        .as_ref()
+        .expect("a refresh token")
+        .secret()
+        .clone()
+}
+
+/// The refresh grants the provider answered, in order.
+async fn refresh_grants(idp: &Idp) -> Vec<Value> {
+    idp.requests()
+        .await
+        .into_iter()
+        .filter(|r| r["path"] == "/oidc/token" && r["grant_type"] == "refresh_token")
+        .collect()
+}
+
+/// The provider's signing keys.
+async fn jwks(idp: &Idp) -> Vec<Value> {
+    let keys: Value = crate::support::http()
+        .get(format!("{}/jwks", idp.info.issuer))
+        .send()
+        .await
+        .expect("the provider's JWKS")
+        .json()
+        .await
+        .expect("JWKS JSON");
+    keys["keys"].as_array().cloned().unwrap_or_default()
+}
+
+fn b64(part: &str) -> Vec<u8> {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .expect("base64url")
+}
+
+/// The claims of `jwt` once its ES384 signature checks out against one of `keys` (with ring).
+fn verified_claims(jwt: &str, keys: &[Value]) -> Value {
+    let parts: Vec<&str> = jwt.split('.').collect();
+    assert_eq!(parts.len(), 3, "a compact JWS");
+    let header: Value = serde_json::from_slice(&b64(parts[0])).expect("a JSON header");
+    assert_eq!(header["alg"], "ES384", "{header}");
+    let key = keys
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .unwrap_or_else(|| panic!("no key {} in the JWKS", header["kid"]));
+    assert_eq!(key["crv"], "P-384");
+    let mut point = vec![4u8];
+    point.extend(b64(key["x"].as_str().expect("x")));
+    point.extend(b64(key["y"].as_str().expect("y")));
+    let signed = format!("{}.{}", parts[0], parts[1]);
+    ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P384_SHA384_FIXED, point)
+        .verify(signed.as_bytes(), &b64(parts[2]))
+        .expect("the signature verifies with the provider's key");
+    serde_json::from_slice(&b64(parts[1])).expect("JSON claims")
+}
+
+/// Asserts `jwt` is a valid access token of `idp` for `resource`, with time left.
+fn assert_access_token_for(jwt: &str, resource: &str, idp: &Idp, keys: &[Value]) {
+    let claims = verified_claims(jwt, keys);
+    assert_eq!(claims["aud"], resource, "{claims}");
+    assert_eq!(claims["iss"], idp.info.issuer.as_str());
+    assert_eq!(claims["client_id"], idp.info.app_id.as_str());
+    let exp = claims["exp"].as_u64().expect("exp");
+    assert!(exp > now(), "expired: exp {exp}");
+}
+
+/// No secret of the run in `text` (which may be empty).
+async fn assert_no_secret_in(text: &str, idp: &Idp, what: &str) {
+    let secrets = idp.secrets().await;
+    assert!(secrets.len() >= 7, "too few secrets: {}", secrets.len());
+    for secret in secrets.iter().filter(|s| s.len() >= 16) {
+        assert!(!text.contains(secret.as_str()), "a secret in {what}");
+    }
+}
+
+/// One line of text, no more: the sentence a person reads.
+fn one_sentence(stderr: &str) -> &str {
+    let line = stderr.trim_end();
+    assert!(
+        !line.is_empty() && !line.contains('\n'),
+        "one line on stderr: {stderr:?}"
+    );
+    line
+}
+
+/// Every file under `dir`.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
+        let path = entry.path();
+        if path.is_dir() {
+            files.extend(files_under(&path));
+        } else {
+            files.push(path);
+        }
+    }
+    files
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn without_a_sign_in_scripts_get_exit_code_3_a_sentence_and_nothing_on_stdout() {
+    let sandbox = Sandbox::new();
+    // No network is needed to know nobody is signed in: nothing listens at this endpoint.
+    let app_id = format!("cli-signed-out-{}", std::process::id());
+    let endpoint = "http://127.0.0.1:9";
+    let config = [
+        ("LOGTO_ENDPOINT", endpoint),
+        ("LOGTO_APP_ID", app_id.as_str()),
+        ("RUST_LOG", "warn"),
+    ];
+    KeyringStore::new(&format!("{endpoint}/oidc"), &app_id)
+        .delete()
+        .expect("the Secret Service must be running (run the tests with `make test`)");
+
+    let token = run(&sandbox, &["token", "--resource", API], &config);
+    assert_eq!(token.code, 3, "{token:?}");
+    assert_eq!(token.stdout, "", "nothing on stdout");
+    let sentence = one_sentence(&token.stderr);
+    assert!(
+        sentence.contains("not signed in") && sentence.contains("`logto-desktop`"),
+        "what happened and what to do: {sentence}"
+    );
+
+    let as_json = run(&sandbox, &["token", "--json"], &config);
+    assert_eq!(as_json.code, 3, "{as_json:?}");
+    assert_eq!(as_json.json()["error"]["code"], "session.none");
+
+    let status = run(&sandbox, &["status", "--json"], &config);
+    assert_eq!(status.code, 3, "{status:?}");
+    assert_eq!(status.json(), json!({ "state": "signed-out" }));
+    let human = run(&sandbox, &["status"], &config);
+    assert_eq!(human.code, 3, "{human:?}");
+    assert!(human.stdout.starts_with("Not signed in."), "{human:?}");
+    // The older spelling prints the same JSON and exits 0, as it always has.
+    let legacy = run(&sandbox, &["--status"], &config);
+    assert_eq!(legacy.code, 0, "{legacy:?}");
+    assert_eq!(legacy.json(), json!({ "state": "signed-out" }));
+
+    let sign_out = run(&sandbox, &["sign-out"], &config);
+    assert_eq!(sign_out.code, 3, "{sign_out:?}");
+    assert_eq!(sign_out.stdout, "");
+
+    // Not set up at all (no environment, no config file): not signed in either, and it says how.
+    let bare = run(&sandbox, &["token"], &[("RUST_LOG", "warn")]);
+    assert_eq!(bare.code, 3, "{bare:?}");
+    assert!(
+        one_sentence(&bare.stderr).contains("not set up"),
+        "{bare:?}"
+    );
+
+    // Usage mistakes are clap's 2.
+    for args in [
+        &["tokn"][..],
+        &["token", "--resource"],
+        &["token", "--nope"],
+    ] {
+        let wrong = run(&sandbox, args, &config);
+        assert_eq!(wrong.code, 2, "{args:?}: {wrong:?}");
+        assert_eq!(wrong.stdout, "", "{args:?}");
+    }
+    assert!(
+        !sandbox.path("opened.txt").exists(),
+        "no browser was opened"
+    );
+}
+
+#[test]
+fn help_lists_the_commands_and_exit_codes_and_completions_know_the_commands() {
+    let sandbox = Sandbox::new();
+    let help = run(&sandbox, &["--help"], &[]);
+    assert_eq!(help.code, 0, "{help:?}");
+    for text in [
+        "status",
+        "token",
+        "sign-out",
+        "completions",
+        "Exit codes:",
+        "0  done",
+        "2  the command line was not understood",
+        "3  not signed in",
+        "4  Logto refused",
+    ] {
+        assert!(
+            help.stdout.contains(text),
+            "{text:?} in --help:\n{}",
+            help.stdout
+        );
+    }
+    let token = run(&sandbox, &["token", "--help"], &[]);
+    for text in [
+        "--resource <URL>",
+        "--organization <ID>",
+        "--json",
+        "3  not signed in",
+    ] {
+        assert!(
+            token.stdout.contains(text),
+            "{text:?} in token --help:\n{}",
+            token.stdout
+        );
+    }
+
+    let bash = run(&sandbox, &["completions", "bash"], &[]);
+    assert_eq!(bash.code, 0, "{bash:?}");
+    for word in [
+        "status",
+        "token",
+        "sign-out",
+        "completions",
+        "--resource",
+        "--organization",
+    ] {
+        assert!(bash.stdout.contains(word), "{word} in the bash completions");
+    }
+    // bash loads it and registers the completion.
+    let script = sandbox.path("completions.bash");
+    std::fs::write(&script, &bash.stdout).expect("writing the script");
+    let loaded = Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "source {} && complete -p logto-desktop",
+            script.display()
+        ))
+        .output()
+        .expect("bash");
+    assert!(
+        loaded.status.success()
+            && String::from_utf8_lossy(&loaded.stdout).contains("logto-desktop"),
+        "{loaded:?}"
+    );
+    for shell in ["zsh", "fish"] {
+        let out = run(&sandbox, &["completions", shell], &[]);
+        assert!(
+            out.code == 0 && out.stdout.contains("sign-out"),
+            "{shell}: {out:?}"
+        );
+    }
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn a_script_gets_the_token_alone_on_stdout_and_exit_codes_that_say_what_happened() {
+    let mut h = Harness::with_config(Idp::start_with(&[("IDP_TEST_HOOKS", "1")]), |c| {
+        c.resources = vec![API.into()];
+    });
+    let chrome = Chrome::start().await;
+    h.sign_in_alice(&chrome).await;
+    chrome.stop().await;
+    let idp = &h.idp;
+    let keys = jwks(idp).await;
+    let sandbox = Sandbox::new();
+    let quiet = script_env(idp, API, "warn");
+    let traced = script_env(idp, API, "trace");
+    let mut all_stderr = String::new();
+
+    let status = run(&sandbox, &["status", "--json"], &quiet);
+    assert_eq!(status.code, 0, "{status:?}");
+    let shown = status.json();
+    assert_eq!(shown["state"], "signed-in");
+    assert_eq!(shown["user"]["email"], idp.alice().email.as_str());
+    let human = run(&sandbox, &["status"], &quiet);
+    assert_eq!(
+        human.stdout.trim_end(),
+        format!("Signed in as {} <{}>.", idp.alice().name, idp.alice().email)
+    );
+
+    // The default token is fresh in the keychain: printed at once, and Logto hears nothing.
+    let before = idp.requests().await.len();
+    let default = run(&sandbox, &["token"], &traced);
+    assert_eq!(default.code, 0, "{default:?}");
+    let session = stored_session(&h.store, idp).expect("signed in");
+    let cached = session.default_access_token().expect("a default token");
+    assert_eq!(default.stdout, format!("{}\n", cached.secret()));
+    assert_eq!(
+        idp.requests().await.len(),
+        before,
+        "no request for a fresh token"
+    );
+    all_stderr.push_str(&default.stderr);
+
+    // An API's token: one refresh, the rotated refresh token kept, a verified JWT for the API.
+    let rt_before = refresh_token_of(&session);
+    let api = run(&sandbox, &["token", "--resource", API], &traced);
+    assert_eq!(api.code, 0, "{api:?}");
+    assert!(api.stdout.ends_with('\n') && api.stdout.lines().count() == 1);
+    assert_access_token_for(api.stdout.trim_end(), API, idp, &keys);
+    let grants = refresh_grants(idp).await;
+    assert_eq!(grants.len(), 1, "one refresh");
+    assert_eq!(grants[0]["token_sha256"], sha256_hex(&rt_before).as_str());
+    let rotated = refresh_token_of(&stored_session(&h.store, idp).expect("still signed in"));
+    assert_ne!(
+        rotated, rt_before,
+        "the rotated refresh token is in the keychain"
+    );
+    all_stderr.push_str(&api.stderr);
+
+    // --json: what the token is for and until when, never a token.
+    let described = run(&sandbox, &["token", "--resource", API, "--json"], &traced);
+    assert_eq!(described.code, 0, "{described:?}");
+    let info = described.json();
+    assert_eq!(info["resource"], API);
+    assert!(
+        info["expires_at"].as_u64().is_some_and(|at| at > now()),
+        "{info}"
+    );
+    assert_eq!(info["claims"]["aud"], API);
+    assert_eq!(info["claims"]["sub"], session.user.sub.as_str());
+    assert_no_secret_in(&described.stdout, idp, "token --json's stdout").await;
+    all_stderr.push_str(&described.stderr);
+
+    // Logto says no to this token (not a member of the organization): 4, the session is kept.
+    let refused = run(
+        &sandbox,
+        &["token", "--organization", "org-nowhere"],
+        &quiet,
+    );
+    assert_eq!(refused.code, 4, "{refused:?}");
+    assert_eq!(refused.stdout, "");
+    assert!(
+        one_sentence(&refused.stderr).contains("Logto refused"),
+        "{refused:?}"
+    );
+    assert!(
+        stored_session(&h.store, idp).is_some(),
+        "the sign-in is kept"
+    );
+
+    // The grant is revoked elsewhere (another device, an administrator): 4, then 3.
+    let current = refresh_token_of(&stored_session(&h.store, idp).expect("signed in"));
+    let revoked = crate::support::http()
+        .post(format!("{}/token/revocation", idp.info.issuer))
+        .form(&[
+            ("token", current.as_str()),
+            ("token_type_hint", "refresh_token"),
+            ("client_id", idp.info.app_id.as_str()),
+        ])
+        .send()
+        .await
+        .expect("the revocation endpoint");
+    assert!(revoked.status().is_success());
+    let ended = run(&sandbox, &["token", "--resource", API], &quiet);
+    assert_eq!(ended.code, 4, "{ended:?}");
+    assert_eq!(ended.stdout, "");
+    assert!(
+        one_sentence(&ended.stderr).contains("Your sign-in has ended"),
+        "{ended:?}"
+    );
+    assert!(
+        h.store.load().expect("keychain").is_none(),
+        "the ended sign-in is removed"
+    );
+    let after = run(&sandbox, &["token", "--resource", API], &quiet);
+    assert_eq!(after.code, 3, "{after:?}");
+
+    // Nothing but the lock file (empty) was written outside the keychain.
+    let written: Vec<PathBuf> = ["home", "config", "data", "cache"]
+        .iter()
+        .flat_map(|dir| files_under(&sandbox.path(dir)))
+        .collect();
+    for file in &written {
+        assert!(
+            file.extension().is_some_and(|e| e == "lock")
+                && std::fs::metadata(file).map(|m| m.len()).ok() == Some(0),
+            "a file was written: {}",
+            file.display()
+        );
+    }
+    assert_no_secret_of_the_run_in(&all_stderr, idp).await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn sign_out_from_a_script_revokes_the_grant_and_empties_the_keychain() {
+    let mut h = Harness::new(Idp::start_with(&[("IDP_TEST_HOOKS", "1")]));
+    let chrome = Chrome::start().await;
+    h.sign_in_alice(&chrome).await;
+    chrome.stop().await;
+    let idp = &h.idp;
+    let rt = refresh_token_of(&stored_session(&h.store, idp).expect("signed in"));
+    let sandbox = Sandbox::new();
+    let env = script_env(idp, "", "trace");
+
+    let out = run(&sandbox, &["sign-out"], &env);
+    assert_eq!(out.code, 0, "{out:?}");
+    assert_eq!(out.stdout, "", "nothing on stdout");
+    assert!(out.stderr.contains("Signed out."), "{out:?}");
+    assert!(
+        h.store.load().expect("keychain").is_none(),
+        "the keychain is empty"
+    );
+    let revocations: Vec<Value> = idp
+        .requests()
+        .await
+        .into_iter()
+        .filter(|r| r["path"] == "/oidc/token/revocation")
+        .collect();
+    assert_eq!(revocations.len(), 1, "{revocations:?}");
+    assert_eq!(revocations[0]["token_sha256"], sha256_hex(&rt).as_str());
+    assert_eq!(revocations[0]["status"], 200);
+    let refused = idp.refresh_directly(&rt).await;
+    assert_eq!(refused.status(), 400, "the grant is gone at Logto");
+    let body: Value = refused.json().await.expect("an OAuth error");
+    assert_eq!(body["error"], "invalid_grant");
+    // As the window's Sign out: Logto's end-session page in the browser.
+    let opened = sandbox.opened();
+    assert!(
+        opened.len() == 1 && opened[0].starts_with(&format!("{}/session/end?", idp.info.issuer)),
+        "{opened:?}"
+    );
+    assert_no_secret_of_the_run_in(&out.stderr, idp).await;
+
+    let again = run(&sandbox, &["sign-out"], &env);
+    assert_eq!(again.code, 3, "{again:?}");
+    let status = run(&sandbox, &["status", "--json"], &env);
+    assert_eq!(
+        (status.code, status.json()["state"].clone()),
+        (3, json!("signed-out"))
+    );
+}
+
+/// Issue 11: the window signed in and refreshing, and twenty `token` processes started at once
+/// for APIs whose tokens expire in seconds. They share one refresh token that Logto rotates on
+/// every use (and would revoke the whole grant for if a used one came back late), so the
+/// refreshes must run one at a time, each with the token the previous one returned.
+#[tokio::test(flavor = "current_thread")]
+async fn twenty_token_processes_and_the_window_refresh_one_at_a_time_and_keep_the_grant() {
+    const PROCESSES: usize = 20;
+    let resources: Vec<String> = (1..=4)
+        .map(|i| format!("https://api{i}.example.test"))
+        .collect();
+    let idp = Idp::start_with(&[
+        ("IDP_TEST_HOOKS", "1"),
+        ("IDP_RESOURCES", &resources.join(",")),
+        // Fresh for 6 s less a quarter: the window's tokens expire during the run.
+        ("IDP_ACCESS_TOKEN_TTL", "6"),
+    ]);
+    let store = empty_keychain(&idp);
+    let sandbox = Sandbox::new();
+    let chrome = Chrome::start().await;
+    let listed = resources.join(" ");
+    let env = script_env(&idp, &listed, "trace");
+    let app = App::launch(&sandbox, Lang::En, &env).await;
+    app.wait_state("signed-out").await;
+    app.click("sign-in").await;
+    let url = sandbox.wait_opened(1).await;
+    let alice = idp.alice().clone();
+    chrome
+        .sign_in_with_password(&url, &alice.username, &alice.password)
+        .await;
+    chrome.landed_on("ok").await;
+    app.wait_state("signed-in").await;
+    chrome.stop().await;
+    let keys = jwks(&idp).await;
+    assert!(refresh_grants(&idp).await.is_empty(), "no refresh yet");
+
+    // All twenty start together (a barrier), each for one of the APIs.
+    let start = Arc::new(Barrier::new(PROCESSES));
+    let processes: Vec<_> = (0..PROCESSES)
+        .map(|i| {
+            let resource = resources[i % resources.len()].clone();
+            let mut command = command(&sandbox, &["token", "--resource", &resource], &env);
+            let start = start.clone();
+            let handle = std::thread::spawn(move || {
+                start.wait();
+                let out = command.output().expect("running logto-desktop token");
+                (Ran::from(out), SystemTime::now())
+            });
+            (resource, handle)
+        })
+        .collect();
+
+    // Meanwhile the window asks for tokens for the same APIs, again and again, as its Call an
+    // API panel does: each it has not got, or that has expired, is a refresh of its own.
+    let mut held: HashMap<String, u64> = HashMap::new();
+    let mut window_refreshes = Vec::new();
+    while processes.iter().any(|(_, h)| !h.is_finished()) {
+        for resource in &resources {
+            let answer = app
+                .invoke("get_access_token", json!({ "resource": resource }))
+                .await;
+            assert_eq!(answer["ok"], true, "the window's token: {answer}");
+            let expires = answer["value"]["expires_at"].as_u64().expect("expires_at");
+            if held.insert(resource.clone(), expires) != Some(expires) {
+                window_refreshes.push(SystemTime::now());
+            }
+        }
+    }
+    let mut cli_stderr = String::new();
+    let mut last_exit = UNIX_EPOCH;
+    for (resource, handle) in processes {
+        let (ran, ended) = handle.join().expect("the process thread");
+        assert_eq!(ran.code, 0, "token --resource {resource}: {ran:?}");
+        assert_eq!(ran.stdout.lines().count(), 1, "one line: the token");
+        assert_access_token_for(ran.stdout.trim_end(), &resource, &idp, &keys);
+        cli_stderr.push_str(&ran.stderr);
+        last_exit = last_exit.max(ended);
+    }
+    assert!(
+        window_refreshes.first().is_some_and(|t| *t < last_exit),
+        "the window refreshed while the processes ran ({} refreshes)",
+        window_refreshes.len()
+    );
+
+    // Exactly one refresh per token handed out, each with a refresh token never used before.
+    let grants = refresh_grants(&idp).await;
+    assert_eq!(
+        grants.len(),
+        PROCESSES + window_refreshes.len(),
+        "one refresh for each process and for each new token of the window"
+    );
+    assert!(grants.iter().all(|g| g["status"] == 200), "{grants:?}");
+    let used: Vec<String> = grants
+        .iter()
+        .map(|g| {
+            g["token_sha256"]
+                .as_str()
+                .expect("token_sha256")
+                .to_string()
+        })
+        .collect();
+    assert_eq!(
+        used.iter().collect::<HashSet<_>>().len(),
+        used.len(),
+        "a refresh token was used twice"
+    );
+    let stats: Value = crate::support::http()
+        .get(format!("{}/test/stats", idp.info.endpoint))
+        .send()
+        .await
+        .expect("stats")
+        .json()
+        .await
+        .expect("stats JSON");
+    assert_eq!(
+        stats["max_in_flight"], 1,
+        "token requests overlapped: {stats}"
+    );
+    // Each grant used the refresh token the one before it returned: refresh tokens are first
+    // seen by the provider when it issues them, so the tokens used are in the order issued, and
+    // the keychain holds the one issued last, used by none.
+    let secrets = idp.secrets().await;
+    let issued: HashMap<String, usize> = secrets
+        .iter()
+        .enumerate()
+        .map(|(i, s)| (sha256_hex(s), i))
+        .rev()
+        .collect();
+    let order: Vec<usize> = used
+        .iter()
+        .map(|sha| *issued.get(sha).expect("a token the provider issued"))
+        .collect();
+    assert!(order.windows(2).all(|w| w[0] < w[1]), "{order:?}");
+    let last = refresh_token_of(&stored_session(&store, &idp).expect("still signed in"));
+    let last_sha = sha256_hex(&last);
+    assert!(
+        !used.contains(&last_sha),
+        "the keychain holds a used refresh token"
+    );
+    assert!(issued[&last_sha] > order[order.len() - 1]);
+
+    // The grant is alive: one more process refreshes with exactly that token, and so does the
+    // window once one of its tokens is due, and it is still signed in.
+    let one_more = run(&sandbox, &["token", "--resource", &resources[0]], &env);
+    assert_eq!(one_more.code, 0, "{one_more:?}");
+    assert_access_token_for(one_more.stdout.trim_end(), &resources[0], &idp, &keys);
+    cli_stderr.push_str(&one_more.stderr);
+    let grants = refresh_grants(&idp).await;
+    assert_eq!(grants.len(), used.len() + 1);
+    assert_eq!(grants[used.len()]["token_sha256"], last_sha.as_str());
+    assert_eq!(grants[used.len()]["status"], 200);
+    let (due, expires) = held
+        .iter()
+        .min_by_key(|(_, at)| **at)
+        .map(|(r, at)| (r.clone(), *at))
+        .expect("the window holds tokens");
+    // Its refresh margin is a quarter of the 6 s, rounded down.
+    while now() + 1 < expires {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let window = app
+        .invoke("get_access_token", json!({ "resource": due }))
+        .await;
+    assert_eq!(window["ok"], true, "{window}");
+    assert_ne!(window["value"]["expires_at"], expires, "a new token");
+    let grants = refresh_grants(&idp).await;
+    assert_eq!(grants.len(), used.len() + 2, "the window refreshed");
+    assert!(grants.iter().all(|g| g["status"] == 200));
+    assert_eq!(app.state().await, "signed-in");
+    app.quit().await;
+
+    assert_no_secret_of_the_run_in(&cli_stderr, &idp).await;
+    assert_no_secret_of_the_run_in(&sandbox.log(), &idp).await;
+}
