@@ -9,6 +9,8 @@ scripts/deps.sh test
 
 echo "== cargo fmt"; cargo fmt --all -- --check
 echo "== cargo clippy"; cargo clippy --workspace --all-targets --locked -- -D warnings
+echo "== cargo doc (the core crate, warnings are errors)"
+RUSTDOCFLAGS="-D warnings" cargo doc -p logto-native --no-deps --locked
 echo "== provider tests"; npm --prefix tests/idp test
 echo "== cargo test (unit, integration, end-to-end)"
 export WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1

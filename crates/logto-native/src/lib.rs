@@ -24,6 +24,8 @@
 //!
 //! [`error`] holds the one error type.
 
+#![deny(missing_docs)]
+
 pub mod authorize;
 pub mod browser;
 pub mod callback;

@@ -1,6 +1,6 @@
 //! The front door, [`AuthService`]: sign in, restore, hand out access tokens, sign out, named
-//! as Logto's SDKs name them. It joins the two halves, each its own module: [`crate::flow`], one
-//! sign-in from the authorization request to a checked session, and [`crate::state`], the
+//! as Logto's SDKs name them. It joins the two halves, each its own module: `flow`, one
+//! sign-in from the authorization request to a checked session, and `state`, the
 //! signed-in state that keeps, refreshes and ends that session. The rules across them live
 //! here: one sign-in at a time (a new one cancels the old), none while signed in, and the
 //! browser's tab answered only once the session is in the keychain.
@@ -50,7 +50,9 @@ impl std::fmt::Debug for SignInWaiting {
 /// What sign-out managed to do. Local state is always cleared.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct SignOutReport {
+    /// Logto revoked the grant (its refresh token); false when it could not be told.
     pub revoked: bool,
+    /// The end-session page was opened in the browser, to end the browser's Logto session.
     pub browser_session_ended: bool,
     /// Set when something could not be done (e.g. the provider was unreachable for revocation).
     pub warning: Option<String>,
