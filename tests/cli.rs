@@ -264,6 +264,22 @@ async fn without_a_sign_in_scripts_get_exit_code_3_a_sentence_and_nothing_on_std
         "{bare:?}"
     );
 
+    // No keychain at all (no session bus): 1, and the keychain's own sentence.
+    let mut no_bus = config.to_vec();
+    no_bus.push(("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus"));
+    let token = run(&sandbox, &["token"], &no_bus);
+    assert_eq!(token.code, 1, "{token:?}");
+    assert_eq!(token.stdout, "");
+    assert!(
+        one_sentence(&token.stderr).contains("keychain"),
+        "{token:?}"
+    );
+    let status = run(&sandbox, &["status", "--json"], &no_bus);
+    assert_eq!(status.code, 1, "{status:?}");
+    let shown = status.json();
+    assert_eq!(shown["state"], "error");
+    assert_eq!(shown["code"], "keychain.unavailable");
+
     // Usage mistakes are clap's 2.
     for args in [
         &["tokn"][..],
@@ -344,7 +360,7 @@ fn help_lists_the_commands_and_exit_codes_and_completions_know_the_commands() {
             && String::from_utf8_lossy(&loaded.stdout).contains("logto-desktop"),
         "{loaded:?}"
     );
-    for shell in ["zsh", "fish"] {
+    for shell in ["zsh", "fish", "elvish", "powershell"] {
         let out = run(&sandbox, &["completions", shell], &[]);
         assert!(
             out.code == 0 && out.stdout.contains("sign-out"),
@@ -357,6 +373,7 @@ fn help_lists_the_commands_and_exit_codes_and_completions_know_the_commands() {
 async fn a_script_gets_the_token_alone_on_stdout_and_exit_codes_that_say_what_happened() {
     let mut h = Harness::with_config(Idp::start_with(&[("IDP_TEST_HOOKS", "1")]), |c| {
         c.resources = vec![API.into()];
+        c.scopes = vec!["urn:logto:scope:organizations".into()];
     });
     let chrome = Chrome::start().await;
     h.sign_in_alice(&chrome).await;
@@ -373,6 +390,7 @@ async fn a_script_gets_the_token_alone_on_stdout_and_exit_codes_that_say_what_ha
     let shown = status.json();
     assert_eq!(shown["state"], "signed-in");
     assert_eq!(shown["user"]["email"], idp.alice().email.as_str());
+    assert_no_secret_in(&status.stdout, idp, "status --json's stdout").await;
     let human = run(&sandbox, &["status"], &quiet);
     assert_eq!(
         human.stdout.trim_end(),
@@ -422,6 +440,23 @@ async fn a_script_gets_the_token_alone_on_stdout_and_exit_codes_that_say_what_ha
     assert_eq!(info["claims"]["sub"], session.user.sub.as_str());
     assert_no_secret_in(&described.stdout, idp, "token --json's stdout").await;
     all_stderr.push_str(&described.stderr);
+
+    // The default token is opaque: --json has no claims for it.
+    let opaque = run(&sandbox, &["token", "--json"], &quiet);
+    assert_eq!(opaque.code, 0, "{opaque:?}");
+    assert_eq!(opaque.json()["claims"], Value::Null);
+    assert_no_secret_in(&opaque.stdout, idp, "token --json's stdout").await;
+
+    // An organization token (alice is in org-acme).
+    let org = run(&sandbox, &["token", "--organization", "org-acme"], &traced);
+    assert_eq!(org.code, 0, "{org:?}");
+    assert_access_token_for(
+        org.stdout.trim_end(),
+        "urn:logto:organization:org-acme",
+        idp,
+        &keys,
+    );
+    all_stderr.push_str(&org.stderr);
 
     // Logto says no to this token (not a member of the organization): 4, the session is kept.
     let refused = run(
