@@ -230,7 +230,7 @@ async fn without_a_sign_in_scripts_get_exit_code_3_a_sentence_and_nothing_on_std
 
     let token = run(&sandbox, &["token", "--resource", API], &config);
     assert_eq!(token.code, 3, "{token:?}");
-    assert_eq!(token.stdout, "", "nothing on stdout");
+    assert!(token.stdout.is_empty(), "nothing on stdout");
     let sentence = one_sentence(&token.stderr);
     assert!(
         sentence.contains("not signed in") && sentence.contains("`logto-desktop`"),
@@ -254,7 +254,7 @@ async fn without_a_sign_in_scripts_get_exit_code_3_a_sentence_and_nothing_on_std
 
     let sign_out = run(&sandbox, &["sign-out"], &config);
     assert_eq!(sign_out.code, 3, "{sign_out:?}");
-    assert_eq!(sign_out.stdout, "");
+    assert!(sign_out.stdout.is_empty());
 
     // Not set up at all (no environment, no config file): not signed in either, and it says how.
     let bare = run(&sandbox, &["token"], &[("RUST_LOG", "warn")]);
@@ -269,7 +269,7 @@ async fn without_a_sign_in_scripts_get_exit_code_3_a_sentence_and_nothing_on_std
     no_bus.push(("DBUS_SESSION_BUS_ADDRESS", "unix:path=/nonexistent/bus"));
     let token = run(&sandbox, &["token"], &no_bus);
     assert_eq!(token.code, 1, "{token:?}");
-    assert_eq!(token.stdout, "");
+    assert!(token.stdout.is_empty());
     assert!(
         one_sentence(&token.stderr).contains("keychain"),
         "{token:?}"
@@ -288,7 +288,7 @@ async fn without_a_sign_in_scripts_get_exit_code_3_a_sentence_and_nothing_on_std
     ] {
         let wrong = run(&sandbox, args, &config);
         assert_eq!(wrong.code, 2, "{args:?}: {wrong:?}");
-        assert_eq!(wrong.stdout, "", "{args:?}");
+        assert!(wrong.stdout.is_empty(), "{args:?}");
     }
     assert!(
         !sandbox.path("opened.txt").exists(),
@@ -403,7 +403,11 @@ async fn a_script_gets_the_token_alone_on_stdout_and_exit_codes_that_say_what_ha
     assert_eq!(default.code, 0, "{default:?}");
     let session = stored_session(&h.store, idp).expect("signed in");
     let cached = session.default_access_token().expect("a default token");
-    assert_eq!(default.stdout, format!("{}\n", cached.secret()));
+    // (Compared without assert_eq!, which would print the tokens.)
+    assert!(
+        default.stdout == format!("{}\n", cached.secret()),
+        "the stored default token, alone on stdout"
+    );
     assert_eq!(
         idp.requests().await.len(),
         before,
@@ -465,7 +469,7 @@ async fn a_script_gets_the_token_alone_on_stdout_and_exit_codes_that_say_what_ha
         &quiet,
     );
     assert_eq!(refused.code, 4, "{refused:?}");
-    assert_eq!(refused.stdout, "");
+    assert!(refused.stdout.is_empty());
     assert!(
         one_sentence(&refused.stderr).contains("Logto refused"),
         "{refused:?}"
@@ -490,7 +494,7 @@ async fn a_script_gets_the_token_alone_on_stdout_and_exit_codes_that_say_what_ha
     assert!(revoked.status().is_success());
     let ended = run(&sandbox, &["token", "--resource", API], &quiet);
     assert_eq!(ended.code, 4, "{ended:?}");
-    assert_eq!(ended.stdout, "");
+    assert!(ended.stdout.is_empty());
     assert!(
         one_sentence(&ended.stderr).contains("Your sign-in has ended"),
         "{ended:?}"
@@ -531,7 +535,7 @@ async fn sign_out_from_a_script_revokes_the_grant_and_empties_the_keychain() {
 
     let out = run(&sandbox, &["sign-out"], &env);
     assert_eq!(out.code, 0, "{out:?}");
-    assert_eq!(out.stdout, "", "nothing on stdout");
+    assert!(out.stdout.is_empty(), "nothing on stdout");
     assert!(out.stderr.contains("Signed out."), "{out:?}");
     assert!(
         h.store.load().expect("keychain").is_none(),
