@@ -13,6 +13,8 @@
 //!   token, a failing or unreachable provider, a restart mid-session, organization tokens, signing
 //!   keys rotated at the provider, 8 and 16 KB ID tokens.
 //! - `app_window`: the app binary, driven through its window (what it may call, what it receives).
+//! - `example`: the core's terminal example (`cargo run -p logto-native --example sign_in`) as a
+//!   process: sign-in with its countdown, restore, sign-out, Ctrl-C, no browser, bad settings.
 //! - `cli`: `logto-desktop status | token | sign-out | completions` as scripts run them: stdout,
 //!   stderr, exit codes, what Logto is told; twenty `token` processes and the window refreshing
 //!   one sign-in at once.
@@ -26,5 +28,6 @@ mod a11y;
 mod app_window;
 mod cli;
 mod core_flow;
+mod example;
 mod package;
 mod token_flow;
