@@ -331,3 +331,68 @@ async fn a_failed_prefetch_is_not_kept_and_the_sign_in_fetches_again() {
     service.prefetch().await.expect("cached");
     assert_eq!(stand.count("GET /oidc/.well-known/openid-configuration"), 2);
 }
+
+/// A sign-in answer whose access token is stale a second later.
+fn short_lived(c: &super::stand::TokenCall<'_>, refresh_token: &str) -> super::stand::Answer {
+    let (status, body) = c.stand.signed_answer(|_| {}, refresh_token);
+    let mut body: serde_json::Value = serde_json::from_slice(&body).expect("json");
+    body["expires_in"] = json!(1);
+    (status, body.to_string().into_bytes())
+}
+
+/// Two programs on one keychain entry: the one that refreshed second finds the first one's
+/// rotated refresh token and its fresh access token in the entry, and asks Logto nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_another_program_fetched_is_taken_from_the_entry_without_a_refresh() {
+    let stand = Stand::start();
+    stand.on_token(|c| short_lived(c, "RT-1"));
+    let store = Arc::new(MemoryStore::default());
+    let first = stand.service_with(store.clone(), |s| s);
+    sign_in(&first).await.expect("signed in");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    let second = stand.service_with(store.clone(), |s| s);
+    second.restore().await.expect("restored");
+    stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-2"));
+    let fetched = second
+        .get_access_token(None, None)
+        .await
+        .expect("refreshed");
+    assert_eq!(stand.count("POST /oidc/token"), 2);
+
+    let taken = first.get_access_token(None, None).await.expect("a token");
+    assert_eq!(taken.token.secret(), fetched.token.secret());
+    assert_eq!(stand.count("POST /oidc/token"), 2, "no second refresh");
+}
+
+/// Shared with other programs (an entry lock), a keychain that cannot be read stops a refresh:
+/// the refresh token in memory may be one another program has rotated. Nothing is lost; the
+/// next call, with the keychain back, refreshes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_and_unreadable_the_keychain_stops_a_refresh_and_loses_nothing() {
+    let stand = Stand::start();
+    stand.on_token(|c| short_lived(c, "RT-1"));
+    let dir = tempfile::tempdir().expect("a folder");
+    let lock = super::lock::EntryLock::new(dir.path().join("entry.lock"));
+    let store = Arc::new(MemoryStore::default());
+    let service = stand.service_with(store.clone(), |s| s.with_entry_lock(lock));
+    sign_in(&service).await.expect("signed in");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+
+    *store.fail.lock().expect("memory store") = true;
+    let error = service
+        .get_access_token(None, None)
+        .await
+        .expect_err("no refresh");
+    assert_eq!(error.code(), "keychain.unavailable");
+    assert_eq!(stand.count("POST /oidc/token"), 1, "Logto was not asked");
+    assert!(service.is_authenticated().await, "the session is kept");
+
+    *store.fail.lock().expect("memory store") = false;
+    stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-2"));
+    service
+        .get_access_token(None, None)
+        .await
+        .expect("refreshed once the keychain answers");
+    assert_eq!(stand.count("POST /oidc/token"), 2);
+}

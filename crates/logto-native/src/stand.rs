@@ -276,6 +276,19 @@ impl Stand {
         self.service_on(Arc::new(MemoryStore::default()), None)
     }
 
+    /// A service on this stand with `store`, finished by `finish` (a lock, a clock).
+    pub fn service_with(
+        &self,
+        store: Arc<MemoryStore>,
+        finish: impl FnOnce(AuthService) -> AuthService,
+    ) -> Arc<AuthService> {
+        let browser = Arc::new(CodeBrowser {
+            state: self.state.clone(),
+        });
+        let service = AuthService::new(self.config(), store, browser).expect("service");
+        Arc::new(finish(service))
+    }
+
     /// A service on this stand with `store`, remembering signed-out sessions at `marks`.
     pub fn service_on(
         &self,

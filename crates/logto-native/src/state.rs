@@ -399,6 +399,15 @@ impl AuthState {
                     tracing::info!("the keychain holds a newer refresh token; using it");
                     session.tokens = stored.tokens;
                     session.nonce = stored.nonce;
+                    session.id_claims = stored.id_claims;
+                    // The program that rotated it may have fetched exactly this token.
+                    for (key, token) in stored.access.iter() {
+                        session.access.insert(key.clone(), token.clone());
+                    }
+                    if let Some(token) = session.access.fresh(key, self.clock.now()).cloned() {
+                        *self.session.lock().await = Some(session);
+                        return Ok(token);
+                    }
                 }
             }
             Ok(entry) => {
@@ -411,7 +420,17 @@ impl AuthState {
                 self.unsaved.store(false, Ordering::SeqCst);
                 return Err(AuthError::SessionEnded(why.into()));
             }
-            // The keychain could not be read; the session in memory is still good to try.
+            // Shared with other programs, the entry is the newest word: refreshing with the
+            // token in memory could reuse one another program has rotated, and Logto would
+            // revoke the grant. Nothing is lost by waiting until the keychain answers.
+            Err(e) if self.entry_lock.is_some() => {
+                tracing::warn!(
+                    code = e.code(),
+                    "could not re-read the keychain before refreshing; not refreshing"
+                );
+                return Err(e);
+            }
+            // This process alone uses the entry: the session in memory is still good to try.
             Err(e) => tracing::warn!(
                 code = e.code(),
                 "could not re-read the keychain before refreshing"

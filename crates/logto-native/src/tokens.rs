@@ -96,6 +96,10 @@ impl TokenCache {
     pub fn insert(&mut self, key: TokenKey, token: CachedToken) {
         self.tokens.insert(key, token);
     }
+    /// Every token held, with what it is for, in no particular order.
+    pub fn iter(&self) -> impl Iterator<Item = (&TokenKey, &CachedToken)> {
+        self.tokens.iter()
+    }
 }
 
 /// Where "now" comes from: the wall clock in the app (token expiries are wall-clock times, and a
