@@ -129,7 +129,7 @@ async fn sign_in(service: &AuthService, method: SignInMethod) -> ExitCode {
         Err(e) => return failed(&e),
     }
 
-    println!("Opening your browser…");
+    println!("Opening your browser… (Ctrl-C cancels)");
     let countdown = OnceLock::new();
     let signing_in = service.sign_in(method, |waiting: &SignInWaiting| {
         if let Some(why) = &waiting.browser_error {
@@ -262,7 +262,8 @@ impl Countdown {
         let (target, template) = if tty {
             (
                 ProgressDrawTarget::stderr(),
-                "{spinner} Finish signing in in your browser: {left} left [{bar:30}] (Ctrl-C cancels)",
+                // 69 columns: one line on an 80-column terminal.
+                "{spinner} Finish signing in in your browser: {left} left [{bar:20}]",
             )
         } else {
             (
