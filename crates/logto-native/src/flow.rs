@@ -44,13 +44,15 @@ pub(crate) struct Authorized {
 }
 
 impl Authorized {
-    /// Tells the browser's tab whether the sign-in completed.
-    pub(crate) fn answer_tab(self, completed: bool, language: pages::Language) {
-        self.reply.send(if completed {
-            pages::signed_in(language)
-        } else {
-            pages::not_completed(language)
-        });
+    /// Tells the browser's tab whether the sign-in completed, and waits until it has heard.
+    pub(crate) async fn answer_tab(self, completed: bool, language: pages::Language) {
+        self.reply
+            .answer(if completed {
+                pages::signed_in(language)
+            } else {
+                pages::not_completed(language)
+            })
+            .await;
     }
 }
 
@@ -180,7 +182,10 @@ impl SignInFlow {
                 reply: arrival.reply,
             }),
             Err(e) => {
-                arrival.reply.send(pages::not_completed(ctx.language));
+                arrival
+                    .reply
+                    .answer(pages::not_completed(ctx.language))
+                    .await;
                 Err(e)
             }
         }

@@ -204,17 +204,23 @@ pub struct Arrival {
 /// unsent, or sending after [`REPLY_WITHIN`], leaves the tab with the neutral page.
 pub struct Reply {
     page: Option<tokio::sync::oneshot::Sender<Page>>,
+    /// Closes once the answer has been written (or given up on).
+    written: Option<tokio::sync::oneshot::Receiver<()>>,
 }
 
 impl Reply {
     /// For a callback already answered.
     fn none() -> Reply {
-        Reply { page: None }
+        Reply {
+            page: None,
+            written: None,
+        }
     }
 
     /// Holds `stream` in a task of its own, bounded in time, until the page arrives.
     fn later(mut stream: TcpStream, lang: pages::Language) -> Reply {
         let (tx, rx) = tokio::sync::oneshot::channel::<Page>();
+        let (done, written) = tokio::sync::oneshot::channel::<()>();
         tokio::spawn(async move {
             let page = match timeout(REPLY_WITHIN, rx).await {
                 Ok(Ok(page)) => page,
@@ -223,8 +229,12 @@ impl Reply {
             if write_answer(&mut stream, &response(&page)).await {
                 drain_ready(&mut stream);
             }
+            let _ = done.send(());
         });
-        Reply { page: Some(tx) }
+        Reply {
+            page: Some(tx),
+            written: Some(written),
+        }
     }
 
     /// Answers the browser with `page`.
@@ -232,6 +242,17 @@ impl Reply {
         if let Some(tx) = self.page.take() {
             // The tab may have been answered already (too late): nothing more to say.
             let _ = tx.send(page);
+        }
+    }
+
+    /// Answers the browser with `page` and waits until the answer is written (at most the
+    /// write deadline), so that a program that exits right after a sign-in does not leave the
+    /// tab with an empty response.
+    pub async fn answer(mut self, page: Page) {
+        let written = self.written.take();
+        self.send(page);
+        if let Some(written) = written {
+            let _ = timeout(WRITE_DEADLINE + Duration::from_secs(1), written).await;
         }
     }
 }

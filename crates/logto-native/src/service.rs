@@ -181,7 +181,7 @@ impl AuthService {
 
     /// Runs one sign-in to the end: the browser opens, the loopback listener waits (until the
     /// configured deadline), the code is exchanged and checked, and the session is in the
-    /// keychain before this returns. `on_waiting` is called once the browser has been asked to
+    /// keychain and the browser's tab has its answer before this returns. `on_waiting` is called once the browser has been asked to
     /// open. Starting a sign-in cancels any other in progress; while signed in it is refused
     /// ([`AuthError::AlreadySignedIn`]: it would leave the first grant alive at Logto).
     pub async fn sign_in(
@@ -222,7 +222,9 @@ impl AuthService {
             .adopt(&self.ctx, &authorized, || self.flow.is_current(id))
             .await;
         // Only now does the browser's tab hear how it went.
-        authorized.answer_tab(outcome.is_ok(), self.ctx.language);
+        authorized
+            .answer_tab(outcome.is_ok(), self.ctx.language)
+            .await;
         outcome
     }
 
