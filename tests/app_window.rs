@@ -22,6 +22,7 @@ use url::Url;
 
 use crate::support::chrome::{webdriver_client, Chrome};
 use crate::support::idp::Idp;
+use crate::support::session::{empty_keychain, redirect_port, session_secrets};
 use crate::support::xvfb::Xvfb;
 use crate::support::{bounded, free_port, nothing_listens_on};
 
@@ -69,7 +70,8 @@ impl Sandbox {
         )
         .expect("writing the xdg-open shim");
         make_executable(&shim);
-        for dir in ["home", "config", "data", "cache"] {
+        // `run` is a runtime folder and `empty` a PATH with nothing on it, for those who need them.
+        for dir in ["home", "config", "data", "cache", "run", "empty"] {
             std::fs::create_dir_all(root.path().join(dir)).expect("sandbox dirs");
         }
         Sandbox { root }
@@ -479,29 +481,8 @@ impl App {
     }
 }
 
-pub(crate) fn empty_keychain(idp: &Idp) -> KeyringStore {
-    let store = KeyringStore::new(&idp.info.issuer, &idp.info.app_id);
-    store
-        .delete()
-        .expect("the Secret Service must be running (run the tests with `make test`)");
-    store
-}
-
 pub(crate) fn stored(store: &KeyringStore) -> Option<String> {
     store.load().expect("the keychain answers")
-}
-
-fn redirect_port(url: &str) -> u16 {
-    let url = Url::parse(url).expect("the authorization URL");
-    let redirect = url
-        .query_pairs()
-        .find(|(k, _)| k == "redirect_uri")
-        .map(|(_, v)| v.into_owned())
-        .expect("a redirect_uri");
-    Url::parse(&redirect)
-        .expect("the redirect URI")
-        .port()
-        .expect("a loopback port")
 }
 
 fn query_value(url: &str, name: &str) -> Option<String> {
@@ -618,25 +599,7 @@ async fn sign_in_through_the_window_restore_in_a_new_process_and_sign_out() {
         log.contains("sign-in completed"),
         "the app's log was not captured:\n{log}"
     );
-    let mut secrets: Vec<String> = session
-        .tokens
-        .id_token
-        .iter()
-        .map(|t| t.secret().to_string())
-        .collect();
-    secrets.extend(
-        session
-            .default_access_token()
-            .map(|t| t.secret().to_string()),
-    );
-    secrets.extend(
-        session
-            .tokens
-            .refresh_token
-            .as_ref()
-            .map(|t| t.secret().to_string()),
-    );
-    secrets.extend(session.nonce.as_ref().map(|n| n.secret().to_string()));
+    let mut secrets = session_secrets(&session);
     secrets.append(&mut callback_secrets);
     // And every secret the provider handed out or received in the run (the PKCE verifier, the
     // tokens of every refresh and of the revocation, not only what the keychain held last).

@@ -5,7 +5,7 @@
 //! refresh per rotation of the refresh token, with the grant alive at the end.
 
 use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -14,10 +14,11 @@ use logto_desktop::auth::session::Session;
 use logto_desktop::auth::{KeyringStore, TokenStore};
 use serde_json::{json, Value};
 
-use crate::app_window::{empty_keychain, idp_env, App, Lang, Sandbox, SCRUBBED};
+use crate::app_window::{idp_env, App, Lang, Sandbox, SCRUBBED};
 use crate::core_flow::{assert_no_secret_of_the_run_in, Harness};
 use crate::support::chrome::Chrome;
 use crate::support::idp::Idp;
+use crate::support::session::{empty_keychain, files_under, sha256_hex, stored_session};
 
 /// The provider's default API resource.
 const API: &str = "https://api.example.test";
@@ -88,26 +89,11 @@ fn script_env<'a>(idp: &'a Idp, resources: &'a str, log: &'a str) -> Vec<(&'a st
     env
 }
 
-fn sha256_hex(text: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .expect("a clock after 1970")
         .as_secs()
-}
-
-fn stored_session(store: &KeyringStore, idp: &Idp) -> Option<Session> {
-    store
-        .load()
-        .expect("reading the keychain")
-        .map(|text| Session::decode(&text, &idp.info.issuer, &idp.info.app_id).expect("a session"))
 }
 
 fn refresh_token_of(session: &Session) -> String {
@@ -197,20 +183,6 @@ fn one_sentence(stderr: &str) -> &str {
         "one line on stderr: {stderr:?}"
     );
     line
-}
-
-/// Every file under `dir`.
-fn files_under(dir: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(files_under(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
 }
 
 #[tokio::test(flavor = "current_thread")]

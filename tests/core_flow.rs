@@ -14,6 +14,7 @@ use url::Url;
 
 use crate::support::chrome::{channel_browser, Chrome};
 use crate::support::idp::Idp;
+use crate::support::session::{files_under, redirect_port, sha256_hex};
 use crate::support::{logs, nothing_listens_on, port_is_free};
 
 pub(crate) struct Harness {
@@ -91,18 +92,6 @@ impl Harness {
                     .expect("decodable session")
             })
     }
-}
-
-fn redirect_port(url: &Url) -> u16 {
-    let redirect = url
-        .query_pairs()
-        .find(|(k, _)| k == "redirect_uri")
-        .map(|(_, v)| v.into_owned())
-        .expect("redirect_uri in the authorization URL");
-    let redirect = Url::parse(&redirect).expect("redirect_uri is a URL");
-    assert_eq!(redirect.host_str(), Some("127.0.0.1"));
-    assert_eq!(redirect.path(), "/callback");
-    redirect.port().expect("an explicit port")
 }
 
 pub(crate) async fn finish(task: JoinHandle<Result<User, AuthError>>) -> Result<User, AuthError> {
@@ -524,29 +513,8 @@ async fn without_a_secret_service_the_app_says_so_and_writes_nothing_elsewhere()
             .is_some_and(|m| m.contains("keychain")),
         "{stdout}"
     );
-    let written: Vec<_> = walk(home.path());
+    let written: Vec<_> = files_under(home.path());
     assert!(written.is_empty(), "no file fallback: {written:?}");
-}
-
-fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut files = Vec::new();
-    for entry in std::fs::read_dir(dir).into_iter().flatten().flatten() {
-        let path = entry.path();
-        if path.is_dir() {
-            files.extend(walk(&path));
-        } else {
-            files.push(path);
-        }
-    }
-    files
-}
-
-fn sha256_hex(text: &str) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(text.as_bytes())
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
 }
 
 /// Issue 8: a second sign-in never replaces a live one, an entry from a newer version is left

@@ -16,12 +16,12 @@ use std::sync::{Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use logto_desktop::auth::session::Session;
-use logto_desktop::auth::{KeyringStore, TokenStore};
-use url::Url;
+use logto_desktop::auth::TokenStore;
 
+use crate::app_window::Sandbox;
 use crate::support::chrome::Chrome;
 use crate::support::idp::Idp;
+use crate::support::session::{empty_keychain, redirect_port, session_secrets, stored_session};
 use crate::support::{free_port, nothing_listens_on};
 
 /// The example's binary beside the app's (`target/debug/examples/sign_in`), built once per test
@@ -54,57 +54,6 @@ fn example_binary() -> PathBuf {
             binary
         })
         .clone()
-}
-
-/// A home and XDG folders of its own, and the `xdg-open` shim.
-struct Sandbox {
-    root: tempfile::TempDir,
-}
-
-impl Sandbox {
-    fn new() -> Sandbox {
-        let root = tempfile::tempdir().expect("a sandbox folder");
-        for dir in ["bin", "empty", "home", "config", "cache", "data", "run"] {
-            std::fs::create_dir_all(root.path().join(dir)).expect("sandbox folders");
-        }
-        let shim = root.path().join("bin").join("xdg-open");
-        std::fs::write(
-            &shim,
-            "#!/bin/sh\nprintf '%s\\n' \"$1\" >> \"$LOGTO_TEST_OPENED\"\n",
-        )
-        .expect("writing the xdg-open shim");
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&shim, std::fs::Permissions::from_mode(0o755))
-            .expect("chmod the shim");
-        Sandbox { root }
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.root.path().join(name)
-    }
-
-    fn opened(&self) -> Vec<String> {
-        std::fs::read_to_string(self.path("opened.txt"))
-            .unwrap_or_default()
-            .lines()
-            .map(str::to_string)
-            .collect()
-    }
-
-    async fn wait_opened(&self, count: usize) -> String {
-        let start = Instant::now();
-        loop {
-            let opened = self.opened();
-            if opened.len() >= count {
-                return opened[count - 1].clone();
-            }
-            assert!(
-                start.elapsed() < Duration::from_secs(30),
-                "the example did not open the browser (opened: {opened:?})"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
 }
 
 /// How the example finds (or does not find) a browser.
@@ -295,56 +244,6 @@ fn settings(idp: &Idp) -> [(&str, &str); 2] {
         ("LOGTO_ENDPOINT", idp.info.endpoint.as_str()),
         ("LOGTO_APP_ID", idp.info.app_id.as_str()),
     ]
-}
-
-fn empty_keychain(idp: &Idp) -> KeyringStore {
-    let store = KeyringStore::new(&idp.info.issuer, &idp.info.app_id);
-    store
-        .delete()
-        .expect("the Secret Service must be running (run the tests with `make test`)");
-    store
-}
-
-fn stored_session(store: &KeyringStore, idp: &Idp) -> Option<Session> {
-    let text = store.load().expect("the keychain answers")?;
-    Some(Session::decode(&text, &idp.info.issuer, &idp.info.app_id).expect("the entry decodes"))
-}
-
-/// The tokens a session holds (ID, access, refresh) and its nonce.
-fn session_secrets(session: &Session) -> Vec<String> {
-    let mut secrets: Vec<String> = session
-        .tokens
-        .id_token
-        .iter()
-        .map(|t| t.secret().to_string())
-        .collect();
-    secrets.extend(
-        session
-            .default_access_token()
-            .map(|t| t.secret().to_string()),
-    );
-    secrets.extend(
-        session
-            .tokens
-            .refresh_token
-            .as_ref()
-            .map(|t| t.secret().to_string()),
-    );
-    secrets.extend(session.nonce.as_ref().map(|n| n.secret().to_string()));
-    secrets
-}
-
-fn redirect_port(url: &str) -> u16 {
-    let url = Url::parse(url).expect("the authorization URL");
-    let redirect = url
-        .query_pairs()
-        .find(|(k, _)| k == "redirect_uri")
-        .map(|(_, v)| v.into_owned())
-        .expect("a redirect_uri");
-    Url::parse(&redirect)
-        .expect("the redirect URI")
-        .port()
-        .expect("a loopback port")
 }
 
 #[tokio::test(flavor = "current_thread")]

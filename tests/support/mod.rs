@@ -1,9 +1,11 @@
 //! Test support: the provider ([`idp`]), the system browser stand-in driven through chromedriver
-//! ([`chrome`]), an X display per app window ([`xvfb`]), and helpers shared by the flows.
+//! ([`chrome`]), an X display per app window ([`xvfb`]), what a sign-in left behind
+//! ([`session`]), and helpers shared by the flows.
 
 pub mod chrome;
 pub mod idp;
 pub mod logs;
+pub mod session;
 pub mod xvfb;
 
 use std::net::{Ipv4Addr, SocketAddr, TcpListener};
