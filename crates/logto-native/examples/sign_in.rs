@@ -13,15 +13,11 @@
 
 use std::io::IsTerminal;
 use std::process::ExitCode;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressState, ProgressStyle, TermLike};
-use logto_native::lock::EntryLock;
-use logto_native::store::SignedOutMarks;
-use logto_native::{
-    AuthError, AuthService, Config, KeyringStore, SignInMethod, SignInWaiting, SystemBrowser, User,
-};
+use logto_native::{AuthError, AuthService, Config, SignInMethod, SignInWaiting, User};
 
 const USAGE: &str = "\
 Usage: sign_in [--amazon | --sign-out]
@@ -90,7 +86,8 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let service = match service(config) {
+    // The OS keychain, the system browser, and the lock Logto Desktop takes for the same entry.
+    let service = match AuthService::on_this_system(config) {
         Ok(service) => service,
         Err(e) => return failed(&e),
     };
@@ -98,21 +95,6 @@ async fn main() -> ExitCode {
         Action::SignIn(method) => sign_in(&service, method).await,
         Action::SignOut => sign_out(&service).await,
     }
-}
-
-/// The service as Logto Desktop builds it: the OS keychain, the system browser, and the lock and
-/// signed-out marks the app uses for the same entry.
-fn service(config: Config) -> Result<AuthService, AuthError> {
-    let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
-    let lock = EntryLock::default_path(&config.issuer(), &config.app_id);
-    let mut service = AuthService::new(config, store, Arc::new(SystemBrowser))?;
-    if let Some(path) = lock {
-        service = service.with_entry_lock(EntryLock::new(path));
-    }
-    if let Some(path) = SignedOutMarks::default_path() {
-        service = service.with_signed_out_marks(SignedOutMarks::new(path));
-    }
-    Ok(service)
 }
 
 async fn sign_in(service: &AuthService, method: SignInMethod) -> ExitCode {

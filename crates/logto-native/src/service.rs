@@ -11,7 +11,7 @@ use std::time::SystemTime;
 use url::Url;
 
 use crate::authorize::SignInMethod;
-use crate::browser::Browser;
+use crate::browser::{Browser, SystemBrowser};
 use crate::config::Config;
 use crate::context::Context;
 use crate::discovery::Provider;
@@ -20,7 +20,7 @@ use crate::flow::SignInFlow;
 use crate::lock::EntryLock;
 use crate::session::User;
 use crate::state::AuthState;
-use crate::store::{SignedOutMarks, TokenStore};
+use crate::store::{KeyringStore, SignedOutMarks, TokenStore};
 use crate::tenant::{self, OfferCache};
 use crate::tokens::{CachedToken, Clock};
 
@@ -82,6 +82,23 @@ impl AuthService {
             flow: SignInFlow::default(),
             ctx: Context::new(config, browser),
         })
+    }
+
+    /// A service as a desktop program on this system wants it: the OS keychain, the system
+    /// browser, the lock every program sharing the keychain entry takes (so it never races the
+    /// desktop app or a script), and the signed-out marks in the local data folder. The same
+    /// entry as Logto Desktop's for the same tenant and app: the two share one sign-in.
+    pub fn on_this_system(config: Config) -> Result<Self, AuthError> {
+        let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
+        let lock = EntryLock::default_path(&config.issuer(), &config.app_id);
+        let mut service = AuthService::new(config, store, Arc::new(SystemBrowser))?;
+        if let Some(path) = lock {
+            service = service.with_entry_lock(EntryLock::new(path));
+        }
+        if let Some(path) = SignedOutMarks::default_path() {
+            service = service.with_signed_out_marks(SignedOutMarks::new(path));
+        }
+        Ok(service)
     }
 
     /// Where to remember sessions that were signed out but could not be removed from the

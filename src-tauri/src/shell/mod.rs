@@ -17,11 +17,9 @@ use std::sync::{Arc, RwLock};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::auth::config::{config_file_path, ConfigSource};
-use crate::auth::lock::EntryLock;
 use crate::auth::pages::Language;
-use crate::auth::store::SignedOutMarks;
 use crate::auth::tenant::OfferCache;
-use crate::auth::{AuthError, AuthService, Config, KeyringStore, SystemBrowser};
+use crate::auth::{AuthError, AuthService, Config};
 use view::{AuthView, Notice, Snapshot};
 
 /// The event that carries every change of [`AuthView`] to the page.
@@ -147,16 +145,8 @@ pub fn make_service(mut config: Config, language: Language) -> Result<AuthServic
     if config.ui_locales.is_none() {
         config.ui_locales = Some(language.tag().to_string());
     }
-    let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
-    let lock = EntryLock::default_path(&config.issuer(), &config.app_id);
-    let mut service = AuthService::new(config, store, Arc::new(SystemBrowser))?;
     // The window and `logto-desktop token` share the entry: they refresh one at a time.
-    if let Some(path) = lock {
-        service = service.with_entry_lock(EntryLock::new(path));
-    }
-    if let Some(path) = SignedOutMarks::default_path() {
-        service = service.with_signed_out_marks(SignedOutMarks::new(path));
-    }
+    let mut service = AuthService::on_this_system(config)?;
     if let Some(path) = OfferCache::default_path() {
         service = service.with_offer_file(path);
     }
