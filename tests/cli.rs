@@ -513,12 +513,7 @@ async fn sign_out_from_a_script_revokes_the_grant_and_empties_the_keychain() {
         h.store.load().expect("keychain").is_none(),
         "the keychain is empty"
     );
-    let revocations: Vec<Value> = idp
-        .requests()
-        .await
-        .into_iter()
-        .filter(|r| r["path"] == "/oidc/token/revocation")
-        .collect();
+    let revocations = idp.requests_to("/oidc/token/revocation").await;
     assert_eq!(revocations.len(), 1, "{revocations:?}");
     assert_eq!(revocations[0]["token_sha256"], sha256_hex(&rt).as_str());
     assert_eq!(revocations[0]["status"], 200);

@@ -558,13 +558,7 @@ async fn no_grant_is_left_behind_and_no_entry_deleted_that_is_not_ours() {
         .secret()
         .clone();
     h.service.sign_out().await.expect("sign-out");
-    let revocations: Vec<_> = h
-        .idp
-        .requests()
-        .await
-        .into_iter()
-        .filter(|r| r["path"] == "/oidc/token/revocation")
-        .collect();
+    let revocations = h.idp.requests_to("/oidc/token/revocation").await;
     assert_eq!(revocations.len(), 1, "{revocations:?}");
     assert_eq!(revocations[0]["token_sha256"], sha256_hex(&rt).as_str());
     assert_eq!(revocations[0]["status"], 200);

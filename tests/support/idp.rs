@@ -122,9 +122,16 @@ impl Idp {
         answer.secrets
     }
 
+    /// The requests to `path` in [`Self::requests`], in order.
+    pub async fn requests_to(&self, path: &str) -> Vec<serde_json::Value> {
+        let mut requests = self.requests().await;
+        requests.retain(|r| r["path"] == path);
+        requests
+    }
+
     /// What the provider was told, in order: `{method, path, grant_type?, token_type_hint?,
-    /// status, token_sha256?}` per request to its token, revocation, end-session, JWKS and
-    /// userinfo endpoints. Needs `IDP_TEST_HOOKS=1`.
+    /// status, token_sha256?}` per request to its token, revocation, end-session, JWKS,
+    /// userinfo and sign-in experience endpoints. Needs `IDP_TEST_HOOKS=1`.
     pub async fn requests(&self) -> Vec<serde_json::Value> {
         let answer: serde_json::Value = crate::support::http()
             .get(format!("{}/test/requests", self.info.endpoint))
