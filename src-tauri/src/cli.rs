@@ -347,7 +347,11 @@ async fn token(resource: Option<&str>, organization: Option<&str>, as_json: bool
         let service = service()?;
         // As a start of the window: the entry, with no network.
         service.restore().await?.ok_or(AuthError::NotSignedIn)?;
-        Ok::<_, Failure>(service.get_access_token(resource, organization).await?)
+        let token = service.get_access_token(resource, organization).await;
+        if let Err(AuthError::Keychain(_)) = &token {
+            keep_the_rotated_token(&service).await;
+        }
+        Ok::<_, Failure>(token?)
     }
     .await;
     match result {
@@ -375,6 +379,21 @@ async fn token(resource: Option<&str>, organization: Option<&str>, as_json: bool
                 print(&text.to_string());
             }
             failure.report()
+        }
+    }
+}
+
+/// A refresh whose rotated token the keychain would not take: the window would write it at its
+/// next request, but this process is about to end, and the entry holds a token Logto has used
+/// up. Try a few more times over a few seconds (a keychain being unlocked, a D-Bus hiccup).
+async fn keep_the_rotated_token(service: &crate::auth::AuthService) {
+    for attempt in 0..5 {
+        match service.flush().await {
+            Ok(()) => return,
+            Err(e) if attempt == 4 => eprintln!(
+                "logto-desktop: Logto's new refresh token could not be saved ({e}); the sign-in will end at its next use."
+            ),
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(800)).await,
         }
     }
 }

@@ -340,6 +340,37 @@ fn short_lived(c: &super::stand::TokenCall<'_>, refresh_token: &str) -> super::s
     (status, body.to_string().into_bytes())
 }
 
+/// A refresh whose rotated token the keychain would not take: `flush` writes it once the keychain
+/// answers, so a short-lived program can keep the grant before it exits.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_token_the_keychain_refused_is_written_by_flush() {
+    let stand = Stand::start();
+    stand.on_token(|c| short_lived(c, "RT-1"));
+    let store = Arc::new(MemoryStore::default());
+    let service = stand.service_with(store.clone(), |s| s);
+    sign_in(&service).await.expect("signed in");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    service.flush().await.expect("nothing to write is fine");
+
+    stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-2"));
+    // Readable for the re-read before the refresh, refusing the write after it.
+    *store.fail_save.lock().expect("memory store") = true;
+    let error = service
+        .get_access_token(None, None)
+        .await
+        .expect_err("the keychain refused");
+    assert_eq!(error.code(), "keychain.unavailable");
+    assert!(service.flush().await.is_err(), "still refused");
+    *store.fail_save.lock().expect("memory store") = false;
+    service.flush().await.expect("written");
+    let held = held(&store).expect("an entry");
+    assert!(
+        held.contains("RT-2"),
+        "the rotated token is in the keychain"
+    );
+    assert_eq!(stand.count("POST /oidc/token"), 2);
+}
+
 /// Two programs on one keychain entry: the one that refreshed second finds the first one's
 /// rotated refresh token and its fresh access token in the entry, and asks Logto nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -275,6 +275,15 @@ impl AuthService {
         self.state.sign_out(&self.ctx).await
     }
 
+    /// Writes to the keychain a rotated refresh token it would not take when a refresh brought it
+    /// (the call that refreshed returned [`AuthError::Keychain`]). A long-running program gets
+    /// this on its next token request; a short one (a script's command) calls it, and retries,
+    /// before it exits, or the next program would use a refresh token Logto has used up, and
+    /// Logto would revoke the grant. Nothing to do is `Ok`.
+    pub async fn flush(&self) -> Result<(), AuthError> {
+        self.state.flush().await
+    }
+
     /// Whether a session is held (restored or signed in). No network.
     pub async fn is_authenticated(&self) -> bool {
         self.state.is_authenticated().await

@@ -331,6 +331,22 @@ impl AuthState {
     }
 
     /// Whether a session is held (restored or signed in). No network.
+    /// Writes a rotated refresh token the keychain did not take when it arrived. Until it is
+    /// written, the entry holds one Logto has used up: a program that stops now would leave the
+    /// next user of the entry with a token whose reuse revokes the grant.
+    pub(crate) async fn flush(&self) -> Result<(), AuthError> {
+        let _exclusive = self.exclusive().await?;
+        if !self.unsaved.load(Ordering::SeqCst) {
+            return Ok(());
+        }
+        let session = self.session.lock().await.clone();
+        if let Some(session) = session {
+            self.save(&session).await?;
+        }
+        self.unsaved.store(false, Ordering::SeqCst);
+        Ok(())
+    }
+
     pub(crate) async fn is_authenticated(&self) -> bool {
         self.session.lock().await.is_some()
     }

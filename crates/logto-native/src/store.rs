@@ -117,6 +117,8 @@ pub struct MemoryStore {
     pub fail: Mutex<bool>,
     /// Fail only deletes (a keychain that reads and writes but will not remove).
     pub fail_delete: Mutex<bool>,
+    /// Fail only writes (a keychain that reads but will not take a new secret).
+    pub fail_save: Mutex<bool>,
 }
 
 impl MemoryStore {
@@ -143,6 +145,15 @@ impl TokenStore for MemoryStore {
     }
     fn save(&self, secret: &str) -> Result<(), AuthError> {
         self.check()?;
+        if *self
+            .fail_save
+            .lock()
+            .map_err(|_| AuthError::Keychain("poisoned".into()))?
+        {
+            return Err(AuthError::Keychain(
+                "the secret could not be written".into(),
+            ));
+        }
         *self
             .value
             .lock()
