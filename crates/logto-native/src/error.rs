@@ -34,7 +34,9 @@ pub enum AuthError {
     Callback(#[from] CallbackError),
 
     /// The provider refused the sign-in or a token request, with its own words.
-    #[error("Logto refused: {}. Try signing in again.", .0)]
+    // Sign-ins and token requests alike: a refused sign-in is tried again, a refused token
+    // (not a member of the organization, an API resource the app may not ask for) is checked.
+    #[error("Logto refused: {}. Try again; if Logto keeps refusing, check the API resource or organization asked for, or sign in again.", .0)]
     Provider(ProviderRefusal),
 
     /// The tokens came back but did not pass validation.

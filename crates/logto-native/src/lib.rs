@@ -62,9 +62,11 @@ pub use authorize::SignInMethod;
 pub use browser::{Browser, SystemBrowser};
 pub use config::Config;
 pub use error::AuthError;
+pub use lock::EntryLock;
 pub use service::{AuthService, SignInWaiting, SignOutReport};
 pub use session::User;
 pub use store::{KeyringStore, MemoryStore, TokenStore};
+pub use tokens::CachedToken;
 
 /// README.md's examples, compiled by `cargo test --doc` so that they keep up with the API. Only
 /// under doctest: the crate's own docs stay the overview above.
