@@ -326,21 +326,27 @@ pub fn read_config_file(path: &Path) -> Result<Option<SavedConfig>, AuthError> {
 /// Writes the config file atomically: a temporary file in the same folder, flushed to disk, then
 /// renamed over the old one, so a crash leaves either the old file or the new one, never half.
 pub fn write_config_file(path: &Path, saved: &SavedConfig) -> std::io::Result<()> {
+    let text = serde_json::to_string_pretty(saved).map_err(std::io::Error::other)? + "\n";
+    write_atomically(path, text.as_bytes())
+}
+
+/// Writes `bytes` to `path` whole or not at all: a temporary file of this process beside it,
+/// flushed to disk, then renamed over it. The folder is made if missing. Used for every file the
+/// core keeps (the config file, the signed-out marks, the tenant check's answer).
+pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
-        .ok_or_else(|| std::io::Error::other("the config file has no folder"))?;
+        .ok_or_else(|| std::io::Error::other("the file has no folder"))?;
     std::fs::create_dir_all(dir)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "config.json".into());
+        .unwrap_or_else(|| "file".into());
     let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let text = serde_json::to_string_pretty(saved).map_err(std::io::Error::other)?;
     let written = (|| {
         use std::io::Write;
         let mut file = std::fs::File::create(&temp)?;
-        file.write_all(text.as_bytes())?;
-        file.write_all(b"\n")?;
+        file.write_all(bytes)?;
         file.sync_all()?;
         std::fs::rename(&temp, path)
     })();

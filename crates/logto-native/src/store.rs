@@ -216,12 +216,7 @@ impl SignedOutMarks {
                 _ => Ok(()),
             };
         }
-        if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = self.path.with_extension("tmp");
-        std::fs::write(&tmp, lines.join("\n") + "\n")?;
-        std::fs::rename(tmp, &self.path)
+        crate::config::write_atomically(&self.path, (lines.join("\n") + "\n").as_bytes())
     }
 
     /// Marks `token` (a refresh token) as signed out; only its hash is written.

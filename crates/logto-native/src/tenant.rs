@@ -174,15 +174,9 @@ fn read_file(path: &Path) -> Option<Known> {
     serde_json::from_slice(&bytes).ok()
 }
 
-/// Written whole or not at all: a temporary file beside it, then a rename.
 fn write_file(path: &Path, known: &Known) -> std::io::Result<()> {
-    if let Some(dir) = path.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
     let json = serde_json::to_vec(known).map_err(std::io::Error::other)?;
-    let tmp = path.with_extension("json.tmp");
-    std::fs::write(&tmp, json)?;
-    std::fs::rename(&tmp, path)
+    crate::config::write_atomically(path, &json)
 }
 
 #[cfg(test)]
