@@ -130,7 +130,7 @@ pub fn main() -> Run {
         }
     };
     if cli.status {
-        return Run::Exit(status());
+        return Run::Exit(block_on(status()));
     }
     let Some(command) = cli.command else {
         return Run::Window;
@@ -141,17 +141,7 @@ pub fn main() -> Run {
         return Run::Exit(exit::OK);
     }
     init_logging();
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("logto-desktop: could not start ({e}).");
-            return Run::Exit(exit::FAILED);
-        }
-    };
-    Run::Exit(runtime.block_on(async {
+    Run::Exit(block_on(async {
         match command {
             Command::Status { json } => status_command(json).await,
             Command::Token {
@@ -163,6 +153,28 @@ pub fn main() -> Run {
             Command::Completions { .. } => exit::OK,
         }
     }))
+}
+
+/// Runs a command on a runtime of its own (one thread: a command does one thing at a time).
+fn block_on(command: impl std::future::Future<Output = i32>) -> i32 {
+    match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime.block_on(command),
+        Err(e) => {
+            eprintln!("logto-desktop: could not start ({e}).");
+            exit::FAILED
+        }
+    }
+}
+
+/// What `status --json` and `--status` print for a session read from the keychain.
+fn state_json(user: Option<crate::auth::User>) -> serde_json::Value {
+    match user {
+        Some(user) => json!({ "state": "signed-in", "user": UserView::from(user) }),
+        None => json!({ "state": "signed-out" }),
+    }
 }
 
 /// Logs on stderr at `warn` unless `RUST_LOG` asks for more (levels per target, as the window
@@ -262,18 +274,8 @@ fn printed(text: &str, code: i32) -> i32 {
 /// `logto-desktop --status`: prints the stored session's user as JSON and exits, with no window,
 /// no network and no change to the keychain. Exits 0 when signed out, 1 on an error, as it
 /// always has.
-pub fn status() -> i32 {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
-        Ok(runtime) => runtime,
-        Err(e) => {
-            eprintln!("could not start: {e}");
-            return 1;
-        }
-    };
-    let result = runtime.block_on(async {
+pub async fn status() -> i32 {
+    let result = async {
         // The same configuration the window uses: the environment, else the config file.
         let (config, _) = Config::resolve_from_system()?.ok_or_else(|| {
             AuthError::Config("no Logto endpoint and app id are configured".into())
@@ -281,16 +283,13 @@ pub fn status() -> i32 {
         let service = crate::shell::make_service(config, Language::default())?;
         // Read-only: a status command changes nothing, not even an entry it cannot read.
         service.peek().await
-    });
+    }
+    .await;
     let (output, code) = match result {
-        Ok(Some(user)) => (
-            json!({ "state": "signed-in", "user": UserView::from(user) }),
-            0,
-        ),
-        Ok(None) => (json!({ "state": "signed-out" }), 0),
+        Ok(user) => (state_json(user), exit::OK),
         Err(e) => (
             json!({ "state": "error", "code": e.code(), "message": e.to_string() }),
-            1,
+            exit::FAILED,
         ),
     };
     println!("{output}");
@@ -310,7 +309,7 @@ async fn status_command(as_json: bool) -> i32 {
     match result {
         Ok(Some(user)) => {
             let text = if as_json {
-                json!({ "state": "signed-in", "user": UserView::from(user) }).to_string()
+                state_json(Some(user)).to_string()
             } else {
                 let who = match (&user.name, &user.email, &user.username) {
                     (Some(name), Some(email), _) => format!("{name} <{email}>"),
@@ -325,7 +324,7 @@ async fn status_command(as_json: bool) -> i32 {
         }
         Ok(None) => {
             let text = if as_json {
-                json!({ "state": "signed-out" }).to_string()
+                state_json(None).to_string()
             } else {
                 "Not signed in. Open Logto Desktop (run `logto-desktop`) to sign in.".to_string()
             };
