@@ -207,9 +207,9 @@ fn show(user: &User) {
 }
 
 /// Lets the core finish what it started before `main` returns and the runtime drops every task:
-/// the browser's tab gets its page from a task of the core's after `sign_in` has returned (exit at
-/// once, and the tab shows "empty response"), and a sign-in cancelled during the code exchange
-/// revokes what the exchange brings in another. At most [`SETTLE`].
+/// a sign-in cancelled during the code exchange (Ctrl-C) revokes what the exchange brings in a
+/// task of its own, after `sign_in` has returned. (The browser's tab needs no wait: `sign_in`
+/// returns once the tab has its answer.) At most [`SETTLE`].
 async fn settle() {
     let metrics = tokio::runtime::Handle::current().metrics();
     let start = Instant::now();
@@ -218,7 +218,7 @@ async fn settle() {
     }
 }
 
-/// The tab's answer has 2 s to be written; a revocation is one request.
+/// A revocation is one request (at most 20 s of timeout, but this example does not wait that long).
 const SETTLE: Duration = Duration::from_secs(5);
 
 fn failed(error: &AuthError) -> ExitCode {
