@@ -10,7 +10,9 @@ import Provider, { errors } from 'oidc-provider';
 import { createAdapterFactory } from './adapter.js';
 import { startAmazon } from './amazon.js';
 import { esc, page, readForm } from './html.js';
-import { rotateSigningKey, signingKey } from './keys.js';
+import {
+  currentSigningAlg, LOGTO_ENABLED_SIGNING_ALGS, rotateSigningKey, SIGNING_ALGS, signingKey,
+} from './keys.js';
 import {
   createOrganizationTokens, ORGANIZATION_ROLES_SCOPE, ORGANIZATIONS_SCOPE,
 } from './organizations.js';
@@ -67,6 +69,7 @@ export async function startIdp(options = {}) {
   const opts = { ...optionsFromEnv({}), ...options };
   const log = opts.log ?? ((msg) => process.stderr.write(`[idp] ${msg}\n`));
   const { alg, appId, resources } = opts;
+  const firstKey = await signingKey(alg); // before anything listens: throws for another alg
 
   const amazon = await startAmazon({ port: opts.amazonPort, log });
   const server = http.createServer();
@@ -84,31 +87,40 @@ export async function startIdp(options = {}) {
 
   const users = createUserStore({ endpoint });
   const socialStates = new Map(); // state -> { uid, expiresAt }
-  const organizationTokens = createOrganizationTokens({ users, alg, accessTokenTtl: opts.accessTokenTtl });
+  // Everything is signed with the current key's algorithm, which a rotation may change (keys.js).
+  let provider;
+  const signingAlg = () => currentSigningAlg(provider);
+  const organizationTokens = createOrganizationTokens({
+    users, signingAlg, accessTokenTtl: opts.accessTokenTtl,
+  });
+  // The Native app as registered; a rotation to the other key type registers it again with the
+  // new `id_token_signed_response_alg`, as Logto's reloaded tenant does (keys.js).
+  const nativeApp = {
+    client_id: appId,
+    client_name: 'Logto Desktop (demo)',
+    application_type: 'native',
+    token_endpoint_auth_method: 'none',
+    redirect_uris: [REDIRECT_URI],
+    post_logout_redirect_uris: opts.postLogoutRedirectUris,
+    grant_types: ['authorization_code', 'refresh_token'],
+    response_types: ['code'],
+    id_token_signed_response_alg: alg,
+  };
 
-  const provider = new Provider(issuer, {
+  provider = new Provider(issuer, {
     adapter: createAdapterFactory({ refreshReuseSeconds: opts.refreshReuseSeconds }),
-    clients: [{
-      client_id: appId,
-      client_name: 'Logto Desktop (demo)',
-      application_type: 'native',
-      token_endpoint_auth_method: 'none',
-      redirect_uris: [REDIRECT_URI],
-      post_logout_redirect_uris: opts.postLogoutRedirectUris,
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      id_token_signed_response_alg: alg,
-    }],
+    clients: [nativeApp],
     clientDefaults: {
       grant_types: ['authorization_code', 'refresh_token'],
       response_types: ['code'],
       id_token_signed_response_alg: alg,
       token_endpoint_auth_method: 'none',
     },
-    jwks: { keys: [signingKey(alg)] },
+    jwks: { keys: [firstKey] },
+    // Logto's list; discovery lists those of the keys held (keys.js).
     enabledJWA: {
-      idTokenSigningAlgValues: [alg],
-      userinfoSigningAlgValues: [alg],
+      idTokenSigningAlgValues: [...LOGTO_ENABLED_SIGNING_ALGS],
+      userinfoSigningAlgValues: [...LOGTO_ENABLED_SIGNING_ALGS],
     },
     cookies: { keys: [randomBytes(32).toString('base64url')] },
     findAccount(ctx, id) {
@@ -188,7 +200,7 @@ export async function startIdp(options = {}) {
             audience: indicator,
             accessTokenTTL: opts.accessTokenTtl,
             accessTokenFormat: 'jwt',
-            jwt: { sign: { alg } },
+            jwt: { sign: { alg: signingAlg() } },
           };
         },
       },
@@ -529,15 +541,24 @@ ${demo}`,
         return undefined;
       }
       if (ctx.path === '/test/rotate-keys' && ctx.method === 'POST') {
-        const keep = (await readForm(ctx.req)).get('keep_previous') ?? '1';
-        if (keep !== '1' && keep !== '0') {
+        const form = await readForm(ctx.req);
+        const keep = form.get('keep_previous') ?? '1';
+        const newAlg = form.get('alg') ?? undefined;
+        let invalid;
+        if (keep !== '1' && keep !== '0') invalid = 'keep_previous must be 1 or 0';
+        else if (newAlg !== undefined && !SIGNING_ALGS.includes(newAlg)) invalid = `alg must be ${SIGNING_ALGS.join(' or ')}`;
+        if (invalid) {
           ctx.status = 400;
-          ctx.body = { error: 'invalid_request', error_description: 'keep_previous must be 1 or 0' };
+          ctx.body = { error: 'invalid_request', error_description: invalid };
           return undefined;
         }
-        const rotated = rotateSigningKey(provider, alg, { keepPrevious: keep === '1' });
-        log(`signing key rotated to ${rotated.kid}, jwks [${rotated.jwksKids.join(', ')}]`);
-        ctx.body = { kid: rotated.kid, previous_kid: rotated.previousKid, jwks_kids: rotated.jwksKids };
+        const rotated = await rotateSigningKey(provider, {
+          alg: newAlg, keepPrevious: keep === '1', clients: [nativeApp],
+        });
+        log(`signing key rotated to ${rotated.kid} (${rotated.alg}), jwks [${rotated.jwksKids.join(', ')}]`);
+        ctx.body = {
+          kid: rotated.kid, previous_kid: rotated.previousKid, jwks_kids: rotated.jwksKids, alg: rotated.alg,
+        };
         return undefined;
       }
       // Counted here, before oidc-provider answers: every fetch the client made, whatever came of it.

@@ -32,7 +32,8 @@ function requestedOrganization(ctx) {
   return value ? String(value) : undefined;
 }
 
-export function createOrganizationTokens({ users, alg, accessTokenTtl }) {
+// signingAlg(): the algorithm of the current signing key (it follows a rotation, keys.js).
+export function createOrganizationTokens({ users, signingAlg, accessTokenTtl }) {
   const checked = new WeakMap(); // ctx -> organization id that passed the checks
 
   // For `rotateRefreshToken`: throws Logto's errors; otherwise remembers the pass.
@@ -85,7 +86,7 @@ export function createOrganizationTokens({ users, alg, accessTokenTtl }) {
       accessTokenTTL: accessTokenTtl,
       accessTokenFormat: 'jwt',
       // No kid: oidc-provider signs with its current key, so a rotation (keys.js) applies here too.
-      jwt: { sign: { alg } },
+      jwt: { sign: { alg: signingAlg() } },
     });
     at.scope = '';
 

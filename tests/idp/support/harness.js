@@ -17,7 +17,8 @@ export async function startServer(env = {}) {
   child.stderr.on('data', (d) => { stderr += d; });
   let stdout = '';
   const info = await new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 10_000);
+    // 30 s, as the Rust harness: a 4096-bit RSA key (IDP_ID_TOKEN_ALG=RS256) can take seconds.
+    const timer = setTimeout(() => reject(new Error(`server did not start: ${stderr}`)), 30_000);
     child.stdout.on('data', (d) => {
       stdout += d;
       const nl = stdout.indexOf('\n');

@@ -36,8 +36,11 @@ test('rotation with keep_previous (the default): the new key signs, the previous
 
   const res = await rotate();
   assert.equal(res.status, 200, res.text);
-  const { kid, previous_kid: previousKid, jwks_kids: jwksKids } = res.json;
+  const {
+    kid, previous_kid: previousKid, jwks_kids: jwksKids, alg,
+  } = res.json;
   assert.ok(kid);
+  assert.equal(alg, 'ES384', 'without alg, the type of the current key');
   assert.notEqual(kid, oldKid);
   assert.equal(previousKid, oldKid);
   assert.deepEqual(jwksKids, [kid, oldKid]);
@@ -131,15 +134,16 @@ test('keep_previous other than 1 or 0 is a 400 and rotates nothing', async () =>
   assert.deepEqual((await getJwks()).keys.map((k) => k.kid), before);
 });
 
-test('IDP_ID_TOKEN_ALG=RS256: rotation makes a new RSA key', async () => {
+test('IDP_ID_TOKEN_ALG=RS256: rotation without alg makes a new RSA key', async () => {
   const rsa = await startServer({ IDP_ID_TOKEN_ALG: 'RS256', IDP_TEST_HOOKS: '1' });
   try {
     const res = await rotate({}, rsa.info);
     assert.equal(res.status, 200, res.text);
+    assert.equal(res.json.alg, 'RS256');
     const jwks = await getJwks(rsa.info);
     assert.deepEqual(jwks.keys.map((k) => [k.kid, k.kty, k.alg]), [
-      [res.json.kid, 'RSA', 'RS256'],
-      [res.json.previous_kid, 'RSA', 'RS256'],
+      [res.json.kid, 'RSA', undefined],
+      [res.json.previous_kid, 'RSA', undefined],
     ]);
     const { tokens } = await signedIn(rsa.info);
     const { header } = verifyJwt(tokens.id_token, jwks);
