@@ -21,7 +21,12 @@
 //   (packages/core/src/oidc/init.ts). oidc-provider's id_token_signing_alg_values_supported is
 //   not that list but the algorithms of the keys held, key by key in key order, each key's in
 //   oidc-provider's order, kept if enabled: EC alone ["ES384"], RSA alone ["PS256","RS256"],
-//   [RSA, EC] ["PS256","RS256","ES384"], [EC, RSA] ["ES384","PS256","RS256"].
+//   [RSA, EC] ["PS256","RS256","ES384"], [EC, RSA] ["ES384","PS256","RS256"]. (Logto's fork of
+//   oidc-provider changes none of this.) Seen on a real 1.42 after EC → RSA:
+//   ["ES384","PS256","RS256"], which is that rule for [EC, RSA]: a staged rotation (a grace
+//   period, PRIVATE_KEY_ROTATION_GRACE_PERIOD, 0 by default) hands oidc-provider [Current, Next,
+//   Previous], so the EC key stays first, and signing, until the RSA key is activated. The
+//   immediate rotation done here is [new, previous], as after that activation.
 // - The ID token algorithm is the client's `id_token_signed_response_alg`, which Logto sets to
 //   ES384 when the current key is EC and leaves to oidc-provider's default, RS256, when it is RSA
 //   (packages/core/src/env-set/oidc.ts jwkSigningAlg, oidc/utils.ts getConstantClientMetadata);
