@@ -1,7 +1,9 @@
 //! What the core needs to know about the tenant: endpoint, app id, extra scopes, API resources,
 //! the optional post-logout redirect, and how long a sign-in may wait. Read from the environment,
 //! or from the config file the first-run screen saves (the environment wins); nothing in this
-//! module touches the network.
+//! module touches the network. It also owns the one way the core writes a file
+//! (`write_atomically`: whole or not at all, 0600, never through a symlink), which the signed-out
+//! marks and the tenant check's cache use too.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -324,41 +326,75 @@ pub fn read_config_file(path: &Path) -> Result<Option<SavedConfig>, AuthError> {
 }
 
 /// Writes the config file atomically: a temporary file in the same folder, flushed to disk, then
-/// renamed over the old one, so a crash leaves either the old file or the new one, never half.
+/// renamed over the old one, so a crash leaves either the old file or the new one, never half
+/// (see [`write_atomically`]: 0600, and never through a planted symlink).
 pub fn write_config_file(path: &Path, saved: &SavedConfig) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(saved).map_err(std::io::Error::other)? + "\n";
     write_atomically(path, text.as_bytes())
 }
 
-/// Writes `bytes` to `path` whole or not at all: a temporary file of this process beside it,
-/// flushed to disk, then renamed over it. The folder is made if missing. Used for every file the
-/// core keeps (the config file, the signed-out marks, the tenant check's answer).
+/// Writes `bytes` to `path` whole or not at all, readable by this user only. Used for every file
+/// the core keeps (the config file, the signed-out marks, the tenant check's answer).
+///
+/// The temp file is made by `tempfile` in the same folder with `O_EXCL` and a random name, so a
+/// file or symlink someone planted there in advance is never opened; it is mode 0600 on Unix
+/// from the start, flushed to disk, then renamed over `path`. The rename replaces whatever is at
+/// `path`, a symlink included, and never writes through it: the file a link pointed to is left as
+/// it was. Folders made on the way are 0700 on Unix (existing ones are left as they are). A
+/// failure leaves the old file as it was and removes the temp file.
 pub(crate) fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .ok_or_else(|| std::io::Error::other("the file has no folder"))?;
-    std::fs::create_dir_all(dir)?;
+    write_atomically_with(path, |file| {
+        use std::io::Write;
+        file.write_all(bytes)
+    })
+}
+
+/// [`write_atomically`] with the writing itself given, so tests can make it fail half-way.
+fn write_atomically_with(
+    path: &Path,
+    fill: impl FnOnce(&mut std::fs::File) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    let dir = match path.parent() {
+        // A bare file name is in the current folder.
+        Some(dir) if dir.as_os_str().is_empty() => Path::new("."),
+        Some(dir) => dir,
+        None => return Err(std::io::Error::other("the file has no folder")),
+    };
+    create_private_dir_all(dir)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "file".into());
-    let temp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let written = (|| {
-        use std::io::Write;
-        let mut file = std::fs::File::create(&temp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        std::fs::rename(&temp, path)
-    })();
-    if written.is_err() {
-        let _ = std::fs::remove_file(&temp);
+    let prefix = format!(".{name}.");
+    let mut builder = tempfile::Builder::new();
+    builder.prefix(&prefix).suffix(".tmp");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        builder.permissions(std::fs::Permissions::from_mode(0o600));
     }
-    written?;
+    // Dropping `temp` on any error below removes the temp file.
+    let mut temp = builder.tempfile_in(dir)?;
+    fill(temp.as_file_mut())?;
+    temp.as_file().sync_all()?;
+    temp.persist(path).map_err(|e| e.error)?;
     // Make the rename itself durable where the OS allows opening a folder.
     if let Ok(folder) = std::fs::File::open(dir) {
         let _ = folder.sync_all();
     }
     Ok(())
+}
+
+/// Makes `dir` and its missing parents, each 0700 on Unix: they hold this user's files only.
+fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
 }
 
 /// Where the configuration in use came from.
@@ -439,6 +475,112 @@ mod file_tests {
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
             .collect();
         assert_eq!(names, ["config.json"]);
+    }
+
+    /// The names in `dir`, sorted.
+    fn names_in(dir: &Path) -> Vec<String> {
+        let mut names: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn a_failed_write_leaves_the_old_file_and_no_temporary_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        write_atomically(&path, b"old").unwrap();
+        // The disk fills up half-way through the new content.
+        let err = write_atomically_with(&path, |file| {
+            use std::io::Write;
+            file.write_all(b"ha")?;
+            Err(std::io::Error::other("disk full"))
+        })
+        .unwrap_err();
+        assert_eq!(err.to_string(), "disk full");
+        assert_eq!(std::fs::read(&path).unwrap(), b"old");
+        assert_eq!(names_in(dir.path()), ["config.json"]);
+        // The rename fails (a folder stands where the file goes): no temp file is left either.
+        let blocked = dir.path().join("blocked");
+        std::fs::create_dir_all(blocked.join("inside")).unwrap();
+        assert!(write_atomically(&blocked, b"new").is_err());
+        assert!(blocked.join("inside").is_dir());
+        assert_eq!(names_in(dir.path()), ["blocked", "config.json"]);
+    }
+
+    #[cfg(unix)]
+    fn mode(path: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::symlink_metadata(path)
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_file_is_for_this_user_only_and_so_are_the_folders_made_for_it() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("config").join("logto-desktop");
+        let path = folder.join("config.json");
+        write_config_file(&path, &saved("https://a.logto.app", "app1")).unwrap();
+        assert_eq!(mode(&path), 0o600, "the file");
+        assert_eq!(mode(&folder), 0o700, "the folder made for it");
+        assert_eq!(
+            mode(&dir.path().join("config")),
+            0o700,
+            "its parent, made too"
+        );
+        // A file an older version left readable by all is replaced by a private one.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        write_atomically(&path, b"two").unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(std::fs::read(&path).unwrap(), b"two");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_planted_at_the_old_temp_name_is_not_written_through() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        // Before issue 16 the temp file was `.<name>.<pid>.tmp`, opened following symlinks.
+        let old_temp = dir
+            .path()
+            .join(format!(".config.json.{}.tmp", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &old_temp).unwrap();
+        write_atomically(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(!std::fs::symlink_metadata(&path).unwrap().is_symlink());
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(mode(&path), 0o600);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_at_the_file_is_replaced_and_what_it_points_to_is_untouched() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("config.json");
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, b"precious").unwrap();
+        std::os::unix::fs::symlink(&victim, &path).unwrap();
+        write_atomically(&path, b"new").unwrap();
+        assert_eq!(std::fs::read(&victim).unwrap(), b"precious");
+        assert!(!std::fs::symlink_metadata(&path).unwrap().is_symlink());
+        assert_eq!(std::fs::read(&path).unwrap(), b"new");
+        assert_eq!(mode(&path), 0o600);
+        // A dangling link does not make the app create the file it names.
+        let elsewhere = dir.path().join("elsewhere");
+        let marks = dir.path().join("signed-out");
+        std::os::unix::fs::symlink(&elsewhere, &marks).unwrap();
+        write_atomically(&marks, b"mark").unwrap();
+        assert!(!elsewhere.exists());
+        assert_eq!(std::fs::read(&marks).unwrap(), b"mark");
     }
 
     #[test]

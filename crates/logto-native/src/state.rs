@@ -232,7 +232,7 @@ impl AuthState {
         let Some(url) = self.current_user().await.and_then(|u| u.picture) else {
             return Ok(None);
         };
-        let data = crate::picture::fetch(ctx.http()?, &url).await?;
+        let data = crate::picture::fetch(ctx.http()?, &url, &ctx.config.issuer()).await?;
         *self.picture.lock().unwrap_or_else(|p| p.into_inner()) = Some((url, data.clone()));
         Ok(Some(data))
     }

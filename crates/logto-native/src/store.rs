@@ -185,7 +185,8 @@ pub struct SignedOutMarks {
 }
 
 impl SignedOutMarks {
-    /// Marks kept in the file at `path` (made, with its folder, on the first mark).
+    /// Marks kept in the file at `path` (made, with its folder, on the first mark; written as
+    /// every file of the core is: whole, 0600, its new folder 0700, never through a symlink).
     pub fn new(path: std::path::PathBuf) -> Self {
         SignedOutMarks { path }
     }
@@ -239,5 +240,31 @@ impl SignedOutMarks {
         let hash = Self::hash(token);
         let lines: Vec<String> = self.read().into_iter().filter(|l| *l != hash).collect();
         self.write(&lines)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[cfg(unix)]
+    #[test]
+    fn the_marks_file_and_its_folder_are_for_this_user_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("logto-desktop");
+        let marks = SignedOutMarks::new(folder.join("signed-out"));
+        marks.add("refresh-1").unwrap();
+        let mode = |p: &std::path::Path| {
+            std::fs::symlink_metadata(p).unwrap().permissions().mode() & 0o777
+        };
+        assert_eq!(mode(&folder.join("signed-out")), 0o600);
+        assert_eq!(mode(&folder), 0o700);
+        assert!(marks.contains("refresh-1"));
+        marks.remove("refresh-1").unwrap();
+        assert!(
+            !folder.join("signed-out").exists(),
+            "gone with the last mark"
+        );
     }
 }

@@ -8,6 +8,11 @@
 //! The last answer is kept in a small file in the cache folder (it holds nothing secret: the
 //! document is public), so a later start draws the right first screen without waiting, and then
 //! asks again.
+//!
+//! Of the document (up to 1 MiB, written by whoever runs the tenant) only the social connector
+//! targets are kept, and only plain ones: at most [`MAX_TARGETS`], each at most
+//! [`MAX_TARGET_LEN`] ASCII letters, digits, `-` or `_`. Anything else is dropped and only counted,
+//! so neither the info log nor the cache file ever holds more than a couple of KiB of it.
 
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
@@ -27,24 +32,83 @@ pub const FRESH_FOR: Duration = Duration::from_secs(10 * 60);
 /// The connector target of Amazon in Logto (its `direct_sign_in=social:amazon`).
 pub const AMAZON: &str = "amazon";
 
+/// The most connector targets kept. A sign-in page shows a handful of social buttons; a longer
+/// list is cut, keeping [`AMAZON`] (the one the app asks about) so the cut never changes the
+/// answer.
+pub const MAX_TARGETS: usize = 32;
+
+/// The longest connector target kept. Logto's are short names (`google`, `amazon`, `azure-ad`);
+/// a longer one is nothing the app would ask about.
+pub const MAX_TARGET_LEN: usize = 64;
+
+/// The largest cache file read back; a kept answer is a few hundred bytes.
+const MAX_CACHE_FILE: u64 = 64 * 1024;
+
 /// The parts of the sign-in experience document this app reads.
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Document {
     /// The connectors sign-in offers: Logto lists every connector whose target is in
-    /// `socialSignInConnectorTargets`, with its id, target, name and logos.
-    social_connectors: Vec<Connector>,
+    /// `socialSignInConnectorTargets`, with its id, target, name and logos. Read as plain JSON so
+    /// that one odd entry is dropped rather than failing the whole answer.
+    social_connectors: Vec<serde_json::Value>,
 }
 
-#[derive(Debug, Deserialize)]
-struct Connector {
-    target: String,
+impl Document {
+    /// The connectors' targets, as given (see [`plain_targets`] for what is kept).
+    fn targets(&self) -> impl Iterator<Item = &str> {
+        self.social_connectors
+            .iter()
+            .filter_map(|c| c.get("target")?.as_str())
+    }
+}
+
+/// Whether `target` has the shape of a Logto connector target: 1 to [`MAX_TARGET_LEN`] ASCII
+/// letters, digits, `-` or `_`.
+fn is_plain_target(target: &str) -> bool {
+    !target.is_empty()
+        && target.len() <= MAX_TARGET_LEN
+        && target
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// The targets kept of `given`: plain ones only, sorted, without repeats, at most
+/// [`MAX_TARGETS`] with [`AMAZON`] kept whenever it was given. Also returns how many of `given`
+/// were not kept (repeats included), which is all that may be said about them.
+fn plain_targets<'a>(given: impl IntoIterator<Item = &'a str>) -> (Vec<String>, usize) {
+    let mut seen = 0;
+    let mut targets: Vec<String> = given
+        .into_iter()
+        .inspect(|_| seen += 1)
+        .filter(|t| is_plain_target(t))
+        .map(str::to_string)
+        .collect();
+    targets.sort();
+    targets.dedup();
+    if targets.len() > MAX_TARGETS {
+        let amazon = targets.iter().any(|t| t == AMAZON);
+        let others = MAX_TARGETS - usize::from(amazon);
+        let mut kept: Vec<String> = targets
+            .into_iter()
+            .filter(|t| t != AMAZON)
+            .take(others)
+            .collect();
+        if amazon {
+            kept.push(AMAZON.to_string());
+            kept.sort();
+        }
+        targets = kept;
+    }
+    let dropped = seen - targets.len();
+    (targets, dropped)
 }
 
 /// What a tenant's sign-in offers, as last read.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SocialOffer {
-    /// Connector targets offered on the sign-in page (`amazon`, `google`, ...), sorted.
+    /// Connector targets offered on the sign-in page (`amazon`, `google`, ...), sorted; at most
+    /// [`MAX_TARGETS`] of at most [`MAX_TARGET_LEN`] plain characters each.
     pub targets: Vec<String>,
 }
 
@@ -66,7 +130,8 @@ pub fn document_url(config: &Config) -> Result<Url, AuthError> {
     Ok(url)
 }
 
-/// Reads the tenant's sign-in experience.
+/// Reads the tenant's sign-in experience, keeping only its plain connector targets (see the
+/// module's notes).
 pub async fn fetch(http: &Http, config: &Config) -> Result<SocialOffer, AuthError> {
     let url = document_url(config)?;
     let document: Document = get_json(http, &url).await.map_err(|e| match e {
@@ -75,13 +140,14 @@ pub async fn fetch(http: &Http, config: &Config) -> Result<SocialOffer, AuthErro
         }
         other => other,
     })?;
-    let mut targets: Vec<String> = document
-        .social_connectors
-        .into_iter()
-        .map(|c| c.target)
-        .collect();
-    targets.sort();
-    targets.dedup();
+    let (targets, dropped) = plain_targets(document.targets());
+    if dropped > 0 {
+        // Only the count: what was dropped is the tenant's text, of any size.
+        tracing::debug!(
+            dropped,
+            "connector entries of the sign-in experience were not kept"
+        );
+    }
     Ok(SocialOffer { targets })
 }
 
@@ -168,10 +234,24 @@ fn seconds(t: SystemTime) -> u64 {
     t.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// A file that cannot be read or parsed is as good as none.
+/// A file that cannot be read or parsed, or is larger than any answer this app writes, is as good
+/// as none. Fields it does not know (of another version) are ignored, and its targets are kept
+/// as a fresh answer's would be.
 fn read_file(path: &Path) -> Option<Known> {
-    let bytes = std::fs::read(path).ok()?;
-    serde_json::from_slice(&bytes).ok()
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(MAX_CACHE_FILE + 1)
+        .read_to_end(&mut bytes)
+        .ok()?;
+    if bytes.len() as u64 > MAX_CACHE_FILE {
+        return None;
+    }
+    let mut known: Known = serde_json::from_slice(&bytes).ok()?;
+    let (targets, _) = plain_targets(known.offer.targets.iter().map(String::as_str));
+    known.offer.targets = targets;
+    Some(known)
 }
 
 fn write_file(path: &Path, known: &Known) -> std::io::Result<()> {
@@ -208,11 +288,7 @@ mod tests {
             "signIn": { "methods": [] }
         }))
         .unwrap();
-        let targets: Vec<_> = document
-            .social_connectors
-            .iter()
-            .map(|c| c.target.as_str())
-            .collect();
+        let targets: Vec<_> = document.targets().collect();
         assert_eq!(targets, ["amazon", "google"]);
         assert!(serde_json::from_value::<Document>(serde_json::json!({ "signIn": {} })).is_err());
     }
@@ -302,5 +378,132 @@ mod tests {
         std::fs::write(&file, b"{not json").unwrap();
         let broken = OfferCache::new(&config("https://a.example.com"), Some(file));
         assert_eq!(broken.offer(), None);
+    }
+
+    /// A document as a tenant could write it: 150 plain targets that all sort before `amazon`,
+    /// each with a 1.5 KiB name and logos, then `amazon`, `google`, and entries that are not
+    /// plain, one of them a 200 KiB target.
+    fn a_large_document() -> serde_json::Value {
+        let big = "x".repeat(1536);
+        let mut connectors: Vec<serde_json::Value> = (0..150)
+            .map(|i| {
+                serde_json::json!({
+                    "id": format!("id{i}"), "target": format!("a{i:03}"),
+                    "name": { "en": big }, "logo": big, "logoDark": big,
+                })
+            })
+            .collect();
+        connectors.extend([
+            serde_json::json!({ "target": "amazon", "name": { "en": big } }),
+            serde_json::json!({ "target": "google" }),
+            serde_json::json!({ "target": "google" }),
+            serde_json::json!({ "target": "y".repeat(MAX_TARGET_LEN + 1) }),
+            serde_json::json!({ "target": "y".repeat(200 * 1024) }),
+            serde_json::json!({ "target": "<script>alert(1)</script>" }),
+            serde_json::json!({ "target": "two words" }),
+            serde_json::json!({ "target": "" }),
+            serde_json::json!({ "target": 42 }),
+            serde_json::json!({ "target": { "nested": big } }),
+            serde_json::json!({ "id": "no-target", "name": big }),
+            serde_json::json!("not a connector"),
+        ]);
+        serde_json::json!({ "socialConnectors": connectors, "signIn": { "methods": [] } })
+    }
+
+    /// Parts of [`a_large_document`] that must not be kept: its fields other than targets, its
+    /// targets that are not plain, and the plain ones past the cap.
+    const NOT_KEPT: [&str; 8] = [
+        "xxxx",
+        "yyyy",
+        "script",
+        "two words",
+        "google",
+        "a031",
+        "id0",
+        "nested",
+    ];
+
+    #[tokio::test]
+    async fn a_large_document_leaves_only_capped_plain_targets_in_the_cache_and_the_log() {
+        let stand = crate::stand::Stand::start();
+        let body = a_large_document().to_string().into_bytes();
+        assert!(
+            body.len() > 768 * 1024,
+            "close to the 1 MiB the client reads"
+        );
+        stand.serve_file(DOCUMENT, "application/json", body);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sign-in-exp.json");
+        let service = stand.service_with(Default::default(), |s| s.with_offer_file(file.clone()));
+        service.check_sign_in_experience().await.unwrap();
+        assert!(!service.amazon_missing(), "the cut keeps amazon");
+
+        let cached = std::fs::read_to_string(&file).unwrap();
+        assert!(cached.len() < 1024, "{} bytes cached", cached.len());
+        for rest in NOT_KEPT {
+            assert!(!cached.contains(rest), "{rest} cached");
+        }
+
+        // What the service logs is `?offer.targets` of this same call.
+        let http = crate::http::client().unwrap();
+        let offer = fetch(&http, &stand.config()).await.unwrap();
+        let logged = format!("{:?}", offer.targets);
+        assert!(logged.len() < 512, "{} bytes logged", logged.len());
+        for rest in NOT_KEPT {
+            assert!(!logged.contains(rest), "{rest} logged");
+        }
+
+        let mut expected: Vec<String> = (0..MAX_TARGETS - 1).map(|i| format!("a{i:03}")).collect();
+        expected.push(AMAZON.into());
+        assert_eq!(offer.targets, expected);
+        let cached: serde_json::Value = serde_json::from_str(&cached).unwrap();
+        assert_eq!(cached["offer"], serde_json::json!({ "targets": expected }));
+    }
+
+    #[test]
+    fn targets_are_plain_capped_and_keep_amazon() {
+        let (targets, dropped) = plain_targets(["google", "azure-ad", "x_1", "google", "a.b", "é"]);
+        assert_eq!(targets, ["azure-ad", "google", "x_1"]);
+        assert_eq!(dropped, 3);
+        let long = "z".repeat(MAX_TARGET_LEN);
+        let (targets, _) = plain_targets([long.as_str()]);
+        assert_eq!(targets, [long], "exactly the longest kept");
+        let many: Vec<String> = (0..100).map(|i| format!("t{i:02}")).collect();
+        let (targets, dropped) = plain_targets(many.iter().map(String::as_str));
+        assert_eq!(targets.len(), MAX_TARGETS);
+        assert_eq!(dropped, 100 - MAX_TARGETS);
+        assert!(!targets.iter().any(|t| t == AMAZON));
+    }
+
+    #[test]
+    fn an_older_cache_file_with_other_fields_still_loads_and_is_capped() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("sign-in-exp.json");
+        let config = config("https://a.example.com");
+        let key = format!("{} {}", config.endpoint, config.app_id);
+        // As another version could have written it: fields this one does not know, and more
+        // targets than it keeps.
+        let mut targets: Vec<String> = (0..40).map(|i| format!("a{i:02}")).collect();
+        targets.extend(["amazon".into(), "<b>".into(), "w".repeat(100)]);
+        let old = serde_json::json!({
+            "key": key, "checked_at": 1_700_000_000u64, "version": 0,
+            "offer": { "targets": targets, "names": { "amazon": "Amazon" } },
+        });
+        std::fs::write(&file, old.to_string()).unwrap();
+        let cache = OfferCache::new(&config, Some(file.clone()));
+        let offer = cache.offer().expect("the old file loads");
+        assert_eq!(offer.targets.len(), MAX_TARGETS);
+        assert!(offer.offers(AMAZON));
+        assert!(
+            offer.targets.iter().all(|t| is_plain_target(t)),
+            "{offer:?}"
+        );
+        assert!(!cache.is_fresh(SystemTime::now()));
+
+        // A file larger than any answer written is not read at all.
+        let mut huge = old.clone();
+        huge["padding"] = serde_json::json!("p".repeat(MAX_CACHE_FILE as usize));
+        std::fs::write(&file, huge.to_string()).unwrap();
+        assert_eq!(OfferCache::new(&config, Some(file)).offer(), None);
     }
 }
