@@ -4,14 +4,14 @@
 
 use std::sync::{Arc, OnceLock};
 
-use tokio::sync::Mutex as AsyncMutex;
 use url::Url;
 
 use crate::browser::Browser;
 use crate::config::Config;
-use crate::discovery::{discover, Provider};
+use crate::discovery::{Discovered, Provider};
 use crate::error::AuthError;
 use crate::http::{self, Http};
+use crate::id_token::Source;
 use crate::pages::Language;
 use crate::revoke::{self, Revoker};
 use crate::session::Session;
@@ -21,8 +21,9 @@ pub(crate) struct Context {
     /// Built on first use: it reads the system's certificate store (a hundred files and more),
     /// which a start-up that restores a stored session, and makes no request, need not wait for.
     http: OnceLock<Http>,
-    /// Discovery, once fetched and checked.
-    provider: AsyncMutex<Option<Arc<Provider>>>,
+    /// Discovery and the keys, once fetched and checked, fetched again when a token shows them
+    /// stale; shared with tasks that outlive a call (a code exchange).
+    pub(crate) discovered: Arc<Discovered>,
     browser: Arc<dyn Browser>,
     pub(crate) language: Language,
 }
@@ -37,7 +38,7 @@ impl Context {
         Context {
             config,
             http: OnceLock::new(),
-            provider: AsyncMutex::new(None),
+            discovered: Arc::new(Discovered::new()),
             browser,
             language,
         }
@@ -54,13 +55,16 @@ impl Context {
 
     /// Discovery, fetched once and kept; a failure is not kept, so the next call tries again.
     pub(crate) async fn provider(&self) -> Result<Arc<Provider>, AuthError> {
-        let mut cached = self.provider.lock().await;
-        if let Some(provider) = cached.as_ref() {
-            return Ok(provider.clone());
-        }
-        let provider = Arc::new(discover(self.http()?, &self.config).await?);
-        *cached = Some(provider.clone());
-        Ok(provider)
+        self.discovered.get(self.http()?, &self.config).await
+    }
+
+    /// What an ID token's checks need to fetch discovery again.
+    pub(crate) fn source(&self) -> Result<Source<'_>, AuthError> {
+        Ok(Source {
+            http: self.http()?,
+            config: &self.config,
+            discovered: &self.discovered,
+        })
     }
 
     /// Opens a URL in the system browser, off the async threads (`xdg-open` is a process).

@@ -3,12 +3,13 @@
 //! endpoint must sit on the issuer's origin, `http` is allowed only on loopback, S256 PKCE must be
 //! on offer, and only asymmetric ID token algorithms are kept (never `none`, never HS*).
 //!
-//! It also owns the provider's signing keys after discovery ([`KeySet`]): providers rotate them
-//! (OpenID Connect Core 10.1.1; Logto's Console has a button for it), so an ID token signed with
-//! a key the app has not seen makes the key set be fetched again, at most once a minute, so that
-//! a provider or an attacker sending made-up `kid`s cannot make the app hammer the JWKS endpoint.
+//! It also keeps what it fetched (`Discovered`): providers rotate their keys (OpenID Connect
+//! Core 10.1.1; Logto's Console has a button for it, and can switch between EC and RSA keys, which
+//! changes the algorithms its discovery lists), so an ID token signed with a key or an algorithm
+//! the app has not seen makes discovery and the keys be fetched again, at most once a minute, so
+//! that a provider or an attacker sending made-up `kid`s cannot make the app hammer it.
 
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use openidconnect::core::{
@@ -61,7 +62,7 @@ pub type LogtoProviderMetadata = ProviderMetadata<
 
 /// ID token algorithms this app will verify. Asymmetric only: a public client has no secret, so
 /// HS* would mean a key anyone could know, and `none` means no signature at all.
-const ACCEPTED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
+pub(crate) const ACCEPTED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha384,
     CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha512,
@@ -74,6 +75,7 @@ const ACCEPTED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
 ];
 
 /// A discovered, checked provider: metadata, its signing keys, and what was derived from them.
+/// A snapshot: when a token shows it is stale, [`Discovered`] fetches a new one whole.
 #[derive(Clone, Debug)]
 pub struct Provider {
     /// The discovery document, after [`check_metadata`] accepted it.
@@ -83,78 +85,91 @@ pub struct Provider {
     pub id_token_algs: Vec<CoreJwsSigningAlgorithm>,
     /// RFC 9207: when the provider says it sends `iss`, a callback without it is refused.
     pub requires_iss: bool,
-    /// The signing keys, refetched when a token names one the set does not hold.
-    pub keys: Arc<KeySet>,
+    /// The signing keys, as fetched with this document.
+    pub keys: CoreJsonWebKeySet,
 }
 
-/// How often an unknown key may make the key set be fetched again.
-pub const KEY_REFETCH_INTERVAL: Duration = Duration::from_secs(60);
+/// How often a token may make discovery and the keys be fetched again.
+pub const REFETCH_INTERVAL: Duration = Duration::from_secs(60);
 
-/// The provider's published signing keys (its JWKS), and the rule for fetching them again.
-pub struct KeySet {
-    jwks_uri: Url,
-    current: RwLock<Arc<CoreJsonWebKeySet>>,
-    /// When a token last made the set be fetched again; also what makes those fetches one at a
-    /// time (a second caller waits, then finds the set already new).
+/// Discovery as this program last fetched it, and the rule for fetching it again. Providers
+/// rotate their signing keys (OpenID Connect Core 10.1.1), and Logto can switch a tenant from EC
+/// to RSA keys and back; its discovery then lists other ID token algorithms. So a token signed
+/// with a key, or an algorithm, that the snapshot does not know is a reason to fetch discovery
+/// and the keys again, never proof of a forgery. Such refetches happen at most once per
+/// [`REFETCH_INTERVAL`], so a provider or an attacker sending made-up `kid`s cannot make the app
+/// hammer it; the first one after a fetch made for other reasons (the start-up's) is always
+/// allowed.
+pub(crate) struct Discovered {
+    current: tokio::sync::Mutex<Option<Arc<Provider>>>,
+    /// When a token last made discovery be fetched again; also what makes those fetches one at a
+    /// time (a second caller waits, then finds the snapshot already new).
     last_refetch: tokio::sync::Mutex<Option<tokio::time::Instant>>,
     min_interval: Duration,
 }
 
-impl std::fmt::Debug for KeySet {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("KeySet")
-            .field("jwks_uri", &self.jwks_uri.as_str())
-            .field("keys", &self.current().keys().len())
-            .finish()
-    }
-}
-
-impl KeySet {
-    /// The keys fetched from `jwks_uri`; later refetches go to the same URL, at most once per
-    /// [`KEY_REFETCH_INTERVAL`].
-    pub fn new(jwks_uri: Url, keys: CoreJsonWebKeySet) -> Self {
-        KeySet {
-            jwks_uri,
-            current: RwLock::new(Arc::new(keys)),
+impl Discovered {
+    pub(crate) fn new() -> Self {
+        Discovered {
+            current: tokio::sync::Mutex::new(None),
             last_refetch: tokio::sync::Mutex::new(None),
-            min_interval: KEY_REFETCH_INTERVAL,
+            min_interval: REFETCH_INTERVAL,
         }
+    }
+
+    /// Discovery, fetched once and kept; a failure is not kept, so the next call tries again.
+    pub(crate) async fn get(
+        &self,
+        http: &Http,
+        config: &Config,
+    ) -> Result<Arc<Provider>, AuthError> {
+        let mut cached = self.current.lock().await;
+        if let Some(provider) = cached.as_ref() {
+            return Ok(provider.clone());
+        }
+        let provider = Arc::new(discover(http, config).await?);
+        *cached = Some(provider.clone());
+        Ok(provider)
+    }
+
+    /// After `seen` could not check a token (a key or an algorithm it does not know): fetches
+    /// discovery and the keys again, unless a token made that happen less than the minimum
+    /// interval ago. Returns the snapshot to check again with (one another caller fetched in the
+    /// meantime counts), or `None` when nothing newer may be fetched yet. A failed fetch keeps
+    /// the old snapshot and counts as a try (a provider that is down is not asked again at once
+    /// either).
+    pub(crate) async fn refetch(
+        &self,
+        http: &Http,
+        config: &Config,
+        seen: &Arc<Provider>,
+    ) -> Result<Option<Arc<Provider>>, AuthError> {
+        let mut last = self.last_refetch.lock().await;
+        if let Some(current) = self.current.lock().await.as_ref() {
+            if !Arc::ptr_eq(current, seen) {
+                return Ok(Some(current.clone()));
+            }
+        }
+        let now = tokio::time::Instant::now();
+        if last.is_some_and(|at| now.duration_since(at) < self.min_interval) {
+            return Ok(None);
+        }
+        *last = Some(now);
+        let fresh = Arc::new(discover(http, config).await?);
+        tracing::info!(
+            keys = fresh.keys.keys().len(),
+            algorithms = ?fresh.id_token_algs,
+            "fetched the provider's discovery and signing keys again"
+        );
+        *self.current.lock().await = Some(fresh.clone());
+        Ok(Some(fresh))
     }
 
     /// Replaces the minimum time between two refetches (tests).
-    pub fn with_min_interval(mut self, interval: Duration) -> Self {
+    #[cfg(test)]
+    pub(crate) fn with_min_interval(mut self, interval: Duration) -> Self {
         self.min_interval = interval;
         self
-    }
-
-    /// The keys as last fetched.
-    pub fn current(&self) -> Arc<CoreJsonWebKeySet> {
-        self.current
-            .read()
-            .map(|k| k.clone())
-            .unwrap_or_else(|p| p.into_inner().clone())
-    }
-
-    /// Fetches the key set again unless that was done less than the minimum interval ago.
-    /// Returns whether it was fetched. A failed fetch keeps the old keys and counts as a try
-    /// (a provider that is down is not asked again at once either).
-    pub async fn refetch(&self, http: &Http) -> Result<bool, AuthError> {
-        let mut last = self.last_refetch.lock().await;
-        let now = tokio::time::Instant::now();
-        if last.is_some_and(|at| now.duration_since(at) < self.min_interval) {
-            return Ok(false);
-        }
-        *last = Some(now);
-        let jwks = fetch_jwks(http, &self.jwks_uri).await?;
-        tracing::info!(
-            keys = jwks.keys().len(),
-            "fetched the provider's signing keys again"
-        );
-        match self.current.write() {
-            Ok(mut current) => *current = Arc::new(jwks),
-            Err(poisoned) => *poisoned.into_inner() = Arc::new(jwks),
-        }
-        Ok(true)
     }
 }
 
@@ -211,10 +226,9 @@ pub async fn discover(http: &Http, config: &Config) -> Result<Provider, AuthErro
         other => other,
     })?;
     let (id_token_algs, requires_iss) = check_metadata(&expected_issuer, &metadata)?;
-    let jwks_uri = metadata.jwks_uri().url().clone();
-    let jwks = fetch_jwks(http, &jwks_uri).await?;
+    let keys = fetch_jwks(http, metadata.jwks_uri().url()).await?;
     Ok(Provider {
-        keys: Arc::new(KeySet::new(jwks_uri, jwks)),
+        keys,
         metadata,
         id_token_algs,
         requires_iss,
@@ -333,12 +347,11 @@ pub(crate) mod tests {
     pub(crate) fn provider_with(issuer: &str, doc: Value, jwks: CoreJsonWebKeySet) -> Provider {
         let metadata: LogtoProviderMetadata = serde_json::from_value(doc).unwrap();
         let (id_token_algs, requires_iss) = check_metadata(issuer, &metadata).unwrap();
-        let jwks_uri = metadata.jwks_uri().url().clone();
         Provider {
             metadata,
             id_token_algs,
             requires_iss,
-            keys: Arc::new(KeySet::new(jwks_uri, jwks)),
+            keys: jwks,
         }
     }
 

@@ -75,10 +75,16 @@ pub enum AuthError {
     #[error("Another program using this sign-in is busy ({0}). Try again in a moment.")]
     Busy(String),
 
-    /// Logto no longer accepts the stored sign-in (revoked, expired, reused, or the account
-    /// changed). Local state has been cleared.
+    /// The stored sign-in ended (the account changed, another window signed out, Logto's
+    /// answer was for someone else). Local state has been cleared.
     #[error("Your sign-in has ended: {0}. Please sign in again.")]
     SessionEnded(String),
+
+    /// Logto no longer accepts the stored sign-in (`invalid_grant`: revoked, expired, or a
+    /// refresh token used elsewhere). Local state has been cleared. Holds Logto's
+    /// `error_description`, when it sent one.
+    #[error("Your sign-in has ended: Logto no longer accepts it (it was revoked, expired, or used elsewhere{}). Please sign in again.", .0.as_deref().map(|d| format!("; Logto says: {d}")).unwrap_or_default())]
+    GrantEnded(Option<String>),
 
     /// A sign-in was asked for while one is held: it would replace it and leave its grant alive.
     #[error("You are already signed in. Sign out first to sign in again.")]
@@ -130,10 +136,31 @@ impl AuthError {
             AuthError::UnreadableSession => "keychain.unreadable",
             AuthError::NewerVersion => "keychain.newer_version",
             AuthError::SessionTooLarge => "keychain.too_large",
-            AuthError::SessionEnded(_) => "session.ended",
+            AuthError::SessionEnded(_) | AuthError::GrantEnded(_) => "session.ended",
             AuthError::Busy(_) => "session.busy",
             AuthError::NotSignedIn => "session.none",
             AuthError::AlreadySignedIn => "sign_in.already_signed_in",
+        }
+    }
+
+    /// The specific part of the error, without the sentence around it (the provider's words,
+    /// the fault, the field): what a window shows beside the words it has for [`Self::code`].
+    /// `None` where the code says all.
+    pub fn detail(&self) -> Option<String> {
+        match self {
+            AuthError::Provider(refusal) => Some(refusal.to_string()),
+            AuthError::Config(s)
+            | AuthError::Network(s)
+            | AuthError::Discovery(s)
+            | AuthError::Listener(s)
+            | AuthError::Browser(s)
+            | AuthError::Token(s)
+            | AuthError::Keychain(s)
+            | AuthError::SessionEnded(s)
+            | AuthError::Busy(s) => Some(s.clone()),
+            // The code's words say Logto ended it; only Logto's own words add to that.
+            AuthError::GrantEnded(description) => description.clone(),
+            _ => None,
         }
     }
 

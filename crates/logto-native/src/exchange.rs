@@ -3,6 +3,7 @@
 //! token's validation ([`super::id_token`]), and userinfo, whose `sub` must match the ID token's
 //! (Core 5.3.2). Also the token client and the reading of a token answer that a refresh shares.
 
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use oauth2::basic::{
@@ -15,6 +16,7 @@ use oauth2::{
     TokenResponse as OAuth2TokenResponse, TokenUrl,
 };
 use openidconnect::core::CoreIdTokenClaims;
+use openidconnect::Nonce;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
@@ -23,7 +25,8 @@ use super::config::Config;
 use super::discovery::Provider;
 use super::error::{AuthError, ProviderRefusal};
 use super::http::{check_status, network_error, read_limited, Bounded, BoundedError, Http};
-use super::id_token::{self, Expected, NonceCheck};
+use super::id_token::{self, Expected, NonceCheck, Source};
+use super::revoke;
 use super::session::{claims_of, RawIdToken, Session, Tokens, User};
 use super::tokens::{CachedToken, TokenCache, TokenKey};
 
@@ -90,20 +93,51 @@ pub fn token_client(
 }
 
 /// Exchanges the code and returns a fully validated session. Consumes the pending sign-in.
-pub async fn exchange_code(
-    http: &Http,
-    provider: &Provider,
-    config: &Config,
+/// `provider` is replaced by a newer snapshot if the ID token's checks fetched one. Once Logto
+/// has answered with tokens, any failure (an ID token refused, userinfo failing or for another
+/// account) revokes the grant they carry before it is reported: a sign-in that does not count
+/// leaves nothing alive at Logto.
+pub(crate) async fn exchange_code(
+    source: &Source<'_>,
+    provider: &mut Arc<Provider>,
     pending: PendingSignIn,
     code: AuthorizationCode,
 ) -> Result<Session, AuthError> {
-    let client = token_client(provider, config, Some(&pending.redirect_uri))?;
+    let client = token_client(provider, source.config, Some(&pending.redirect_uri))?;
     let answer = client
         .exchange_code(code)
         .set_pkce_verifier(pending.verifier)
-        .request_async(&Bounded(http))
+        .request_async(&Bounded(source.http))
         .await
         .map_err(token_request_error)?;
+    match checked_session(source, provider, pending.nonce, &answer).await {
+        Ok(session) => Ok(session),
+        Err(e) => {
+            let grant = match answer.refresh_token() {
+                Some(rt) => (rt.secret().as_str(), "refresh_token"),
+                None => (answer.access_token().secret().as_str(), "access_token"),
+            };
+            revoke::drop_token(
+                source.http,
+                provider,
+                &source.config.app_id,
+                grant,
+                "the sign-in's answer was refused",
+            )
+            .await;
+            Err(e)
+        }
+    }
+}
+
+/// The session a token answer makes, once its ID token and userinfo have passed every check.
+async fn checked_session(
+    source: &Source<'_>,
+    provider: &mut Arc<Provider>,
+    nonce: Nonce,
+    answer: &TokenAnswer,
+) -> Result<Session, AuthError> {
+    let config = source.config;
     let id_token = answer
         .extra_fields()
         .id_token
@@ -111,18 +145,24 @@ pub async fn exchange_code(
         .ok_or_else(|| AuthError::Token("the token answer has no ID token".into()))?;
     let access_token = answer.access_token().clone();
     let claims = id_token::validate(
-        http,
+        source,
         provider,
         id_token.secret(),
         &Expected {
             client_id: &config.app_id,
-            nonce: NonceCheck::Required(&pending.nonce),
+            nonce: NonceCheck::Required(&nonce),
             access_token: Some(&access_token),
         },
     )
     .await
     .map_err(id_token::Failure::into_error)?;
-    let user = fetch_user(http, provider, &access_token, claims.subject().as_str()).await?;
+    let user = fetch_user(
+        source.http,
+        provider,
+        &access_token,
+        claims.subject().as_str(),
+    )
+    .await?;
     let user = merge_claims(user, &claims);
     let id_claims = claims_of(&id_token);
     Ok(Session {
@@ -132,14 +172,14 @@ pub async fn exchange_code(
         tokens: Tokens {
             refresh_token: answer.refresh_token().cloned(),
             id_token: Some(id_token),
-            scope: scope_text(&answer),
+            scope: scope_text(answer),
         },
         access: {
             let mut access = TokenCache::default();
-            access.insert(TokenKey::default(), cached_token(&answer, unix_now()));
+            access.insert(TokenKey::default(), cached_token(answer, unix_now()));
             access
         },
-        nonce: Some(pending.nonce),
+        nonce: Some(nonce),
         id_claims,
     })
 }

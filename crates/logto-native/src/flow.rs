@@ -16,6 +16,7 @@ use crate::context::Context;
 use crate::discovery::Provider;
 use crate::error::AuthError;
 use crate::exchange::exchange_code;
+use crate::id_token::Source;
 use crate::loopback::{Expectation, Loopback, Reply};
 use crate::pages;
 use crate::service::SignInWaiting;
@@ -204,8 +205,16 @@ async fn exchange(
 ) -> Result<Session, AuthError> {
     let http = ctx.http()?.clone();
     let mut exchange = tokio::spawn({
-        let (http, provider, config) = (http.clone(), provider.clone(), ctx.config.clone());
-        async move { exchange_code(&http, &provider, &config, pending, code).await }
+        let (http, mut provider, config) = (http.clone(), provider.clone(), ctx.config.clone());
+        let discovered = ctx.discovered.clone();
+        async move {
+            let source = Source {
+                http: &http,
+                config: &config,
+                discovered: &discovered,
+            };
+            exchange_code(&source, &mut provider, pending, code).await
+        }
     });
     tokio::select! {
         joined = &mut exchange => joined

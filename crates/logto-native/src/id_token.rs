@@ -4,8 +4,9 @@
 //! provider and client, `exp` and `iat` are within a small clock allowance, `nonce` is the sign-in's
 //! and `at_hash`, when present, matches the access token that came with it.
 //!
-//! A key the set does not hold (a rotation) makes the key set be fetched again once, then the
-//! token is checked again ([`super::discovery::KeySet`] keeps that to once a minute). Every
+//! A key the snapshot does not hold, or an algorithm its discovery does not list (a rotation, or a
+//! switch between EC and RSA keys), makes discovery and the keys be fetched again once, then the
+//! token is checked again (`Discovered` keeps that to once a minute). Every
 //! refusal says which rule failed ([`Failure`]), because a refresh treats them differently:
 //! a clock difference or a key not yet published is no reason to throw a session away, a
 //! changed issuer, subject or nonce, or a signature that fails with fresh keys, is.
@@ -18,7 +19,10 @@ use openidconnect::{
     SignatureVerificationError,
 };
 
-use super::discovery::Provider;
+use std::sync::Arc;
+
+use super::config::Config;
+use super::discovery::{Discovered, Provider, ACCEPTED_ALGS};
 use super::error::AuthError;
 use super::http::Http;
 
@@ -55,8 +59,14 @@ pub enum Failure {
     KeysUnavailable(String),
     /// The signature does not verify with the provider's current keys.
     BadSignature,
-    /// Unsigned, or signed with an algorithm this app refuses.
+    /// The signature does not verify with the keys held, and they were fetched again too
+    /// recently to fetch them once more: nothing is proven either way yet.
+    StaleKeys,
+    /// Unsigned, or signed with an algorithm this app refuses (`none`, HS*).
     DisallowedAlgorithm(String),
+    /// Signed with an algorithm this app accepts but the provider's discovery does not list,
+    /// even after fetching it again (a switch of key type that discovery does not show yet).
+    UnlistedAlgorithm(String),
     /// `iss` is not the provider's issuer.
     Issuer,
     /// `aud` does not contain this app, or `azp` names another client; the text names the
@@ -79,9 +89,21 @@ impl Failure {
         matches!(
             self,
             Failure::UnknownKey
+                | Failure::UnlistedAlgorithm(_)
+                | Failure::StaleKeys
                 | Failure::KeysUnavailable(_)
                 | Failure::Time(_)
                 | Failure::Malformed(_)
+        )
+    }
+
+    /// True when the snapshot of discovery and keys the token was checked with may be older than
+    /// the token: a key, or an algorithm, it does not know, or a signature that fails with the
+    /// keys it holds under a `kid` now used by another key.
+    fn may_be_stale_metadata(&self) -> bool {
+        matches!(
+            self,
+            Failure::UnknownKey | Failure::BadSignature | Failure::UnlistedAlgorithm(_)
         )
     }
 
@@ -96,7 +118,14 @@ impl Failure {
                 format!("Logto's signing keys could not be fetched again ({why})")
             }
             Failure::BadSignature => "the ID token's signature is not valid".into(),
+            Failure::StaleKeys => {
+                "the ID token's signature does not verify with Logto's keys as fetched a moment ago"
+                    .into()
+            }
             Failure::DisallowedAlgorithm(why) => format!("the ID token's algorithm ({why})"),
+            Failure::UnlistedAlgorithm(alg) => {
+                format!("the ID token is signed with {alg}, which Logto does not list")
+            }
             Failure::Issuer => "the ID token names another issuer".into(),
             Failure::Audience(why) => format!("the ID token is not for this app ({why})"),
             Failure::Time(why) => format!("the ID token's times are off ({why})"),
@@ -117,27 +146,52 @@ impl Failure {
     }
 }
 
-/// Validates `raw` and returns its claims. If the token names a key the set does not hold, or its
-/// signature fails with the keys held (a rotation), the key set is fetched again (through
-/// [`KeySet::refetch`](crate::discovery::KeySet::refetch), so at most once a minute) and the
-/// token checked once more with what the set then holds. `exp` and `iat` are judged against the
-/// system clock with [`CLOCK_ALLOWANCE`].
-pub async fn validate(
-    http: &Http,
-    provider: &Provider,
+/// Where the checks fetch the provider's metadata again when a token shows it is stale.
+pub(crate) struct Source<'a> {
+    pub(crate) http: &'a Http,
+    pub(crate) config: &'a Config,
+    pub(crate) discovered: &'a Discovered,
+}
+
+/// Validates `raw` and returns its claims. If the token names a key the snapshot `provider` does
+/// not hold, its signature fails with the keys held, or it is signed with an algorithm this crate
+/// accepts but the snapshot's discovery does not list (a rotation, or a switch between EC and
+/// RSA keys), discovery and the keys are fetched again (through [`Discovered::refetch`], so at
+/// most once a minute) and the token is checked once more with the new snapshot, which then
+/// replaces `provider`. `exp` and `iat` are judged against the system clock with
+/// [`CLOCK_ALLOWANCE`].
+pub(crate) async fn validate(
+    source: &Source<'_>,
+    provider: &mut Arc<Provider>,
     raw: &str,
     expected: &Expected<'_>,
 ) -> Result<CoreIdTokenClaims, Failure> {
     let token = parse(raw)?;
     match check(provider, &token, expected) {
-        Err(Failure::UnknownKey | Failure::BadSignature) => {
-            // A rotation: ask for the keys again (at most once a minute), then judge once more
-            // with whatever the set now holds.
-            if let Err(e) = provider.keys.refetch(http).await {
-                tracing::warn!(code = e.code(), "could not fetch the signing keys again");
-                return Err(Failure::KeysUnavailable(e.to_string()));
+        Err(failure) if failure.may_be_stale_metadata() => {
+            match source
+                .discovered
+                .refetch(source.http, source.config, provider)
+                .await
+            {
+                Ok(Some(fresh)) => {
+                    *provider = fresh;
+                    check(provider, &token, expected)
+                }
+                // Fetched again less than a minute ago: what is held may still be stale, so a
+                // signature that fails with it proves nothing yet.
+                Ok(None) => Err(match failure {
+                    Failure::BadSignature => Failure::StaleKeys,
+                    other => other,
+                }),
+                Err(e) => {
+                    tracing::warn!(
+                        code = e.code(),
+                        "could not fetch discovery and the keys again"
+                    );
+                    Err(Failure::KeysUnavailable(e.to_string()))
+                }
             }
-            check(provider, &token, expected)
         }
         other => other,
     }
@@ -169,13 +223,13 @@ fn check(
 ) -> Result<CoreIdTokenClaims, Failure> {
     let issuer = IssuerUrl::new(provider.issuer().to_string())
         .map_err(|_| Failure::Other("the issuer is not a URL".into()))?;
-    let keys = provider.keys.current();
+    let keys = &provider.keys;
     let now = chrono::Utc::now();
     let allowance = chrono::Duration::seconds(CLOCK_ALLOWANCE.as_secs() as i64);
     let verifier = CoreIdTokenVerifier::new_public_client(
         ClientId::new(expected.client_id.to_string()),
         issuer,
-        (*keys).clone(),
+        keys.clone(),
     )
     .set_allowed_algs(provider.id_token_algs.clone())
     // The crate checks `exp > now` with no allowance: move "now" back by the allowance.
@@ -197,7 +251,7 @@ fn check(
             })
         }
     };
-    let claims = result.map_err(classify)?.clone();
+    let claims = result.map_err(|e| classify(e, token, provider))?.clone();
 
     // Core 3.1.3.7 step 5: an `azp`, when present, must be this client (the crate leaves it).
     if let Some(azp) = claims.authorized_party() {
@@ -223,8 +277,23 @@ fn check(
     Ok(claims)
 }
 
-fn classify(error: ClaimsVerificationError) -> Failure {
+fn classify(error: ClaimsVerificationError, token: &CoreIdToken, provider: &Provider) -> Failure {
     match error {
+        // An algorithm this crate accepts, refused only because discovery does not list it.
+        ClaimsVerificationError::SignatureVerification(
+            SignatureVerificationError::DisallowedAlg(_),
+        ) if token.signing_alg().is_ok_and(|alg| {
+            ACCEPTED_ALGS.contains(alg) && !provider.id_token_algs.contains(alg)
+        }) =>
+        {
+            let alg = token
+                .signing_alg()
+                .ok()
+                .and_then(|alg| serde_json::to_value(alg).ok())
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_else(|| "an algorithm".into());
+            Failure::UnlistedAlgorithm(alg)
+        }
         ClaimsVerificationError::SignatureVerification(e) => match e {
             SignatureVerificationError::NoMatchingKey
             | SignatureVerificationError::AmbiguousKeyId(_) => Failure::UnknownKey,

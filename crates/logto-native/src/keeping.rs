@@ -427,3 +427,133 @@ async fn shared_and_unreadable_the_keychain_stops_a_refresh_and_loses_nothing() 
         .expect("refreshed once the keychain answers");
     assert_eq!(stand.count("POST /oidc/token"), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_a_sign_out_that_can_neither_tell_logto_nor_empty_the_keychain_says_both_and_revokes_later(
+) {
+    let stand = Stand::start();
+    stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-1"));
+    let marks = tempfile::tempdir().expect("a folder");
+    let path = marks.path().join("signed-out");
+    let (service, store) = stand.service_on(Arc::new(MemoryStore::default()), Some(path.clone()));
+    sign_in(&service).await.expect("signed in");
+    *store.fail_delete.lock().expect("lock") = true;
+    *stand.state.revocation_status.lock().expect("lock") = 503;
+
+    let report = service.sign_out().await.expect("sign-out goes on");
+    assert!(!report.revoked);
+    let warning = report.warning.expect("a warning");
+    assert!(warning.contains("Logto could not be told"), "{warning}");
+    assert!(
+        warning.contains("could not be removed from the keychain"),
+        "{warning}"
+    );
+    assert!(warning.contains("when the app next starts"), "{warning}");
+    assert!(held(&store).is_some(), "the entry is still there");
+
+    // The next start shows no session, and while Logto is still down keeps the entry (never
+    // used) for the start after.
+    let (next, _) = stand.service_on(store.clone(), Some(path.clone()));
+    assert_eq!(next.restore().await.expect("restore"), None);
+    assert!(!next.is_authenticated().await);
+    *store.fail_delete.lock().expect("lock") = false;
+    let err = next.prefetch().await.expect_err("Logto still down");
+    assert_eq!(err.code(), "network.unreachable", "{err}");
+    assert!(held(&store).is_some(), "kept until Logto is told");
+    assert!(stand.revoked().is_empty());
+
+    // Once Logto answers, the grant is revoked, then the entry and its mark are gone.
+    *stand.state.revocation_status.lock().expect("lock") = 200;
+    let (later, _) = stand.service_on(store.clone(), Some(path.clone()));
+    assert_eq!(later.restore().await.expect("restore"), None);
+    later.prefetch().await.expect("told");
+    assert_eq!(stand.revoked(), ["RT-1"]);
+    assert_eq!(held(&store), None);
+    assert!(!path.exists(), "the mark went with it");
+    // And nothing more at the start after.
+    let (last, _) = stand.service_on(store.clone(), Some(path.clone()));
+    assert_eq!(last.restore().await.expect("restore"), None);
+    last.prefetch().await.expect("nothing to do");
+    assert_eq!(stand.revoked(), ["RT-1"]);
+}
+
+/// A keychain in which another program stores a sign-in right after this one reads the entry.
+struct Racing {
+    inner: MemoryStore,
+    then: std::sync::Mutex<Option<String>>,
+}
+
+impl TokenStore for Racing {
+    fn load(&self) -> Result<Option<String>, super::AuthError> {
+        let read = self.inner.load();
+        if let Some(next) = self.then.lock().expect("lock").take() {
+            self.inner.save(&next)?;
+        }
+        read
+    }
+    fn save(&self, secret: &str) -> Result<(), super::AuthError> {
+        self.inner.save(secret)
+    }
+    fn delete(&self) -> Result<(), super::AuthError> {
+        self.inner.delete()
+    }
+}
+
+struct NoBrowser;
+impl super::Browser for NoBrowser {
+    fn open(&self, _: &url::Url) -> Result<(), String> {
+        Err("no browser here".into())
+    }
+}
+
+#[tokio::test]
+async fn issue_16_restore_never_removes_a_sign_in_stored_after_it_read_the_entry() {
+    let stand = Stand::start();
+    let marks = tempfile::tempdir().expect("a folder");
+    let path = marks.path().join("signed-out");
+    let mut theirs = sample();
+    theirs.issuer = stand.state.issuer.clone();
+    theirs.client_id = APP.into();
+    theirs.user.sub = "their-user".into();
+    theirs.tokens.refresh_token = Some(oauth2::RefreshToken::new("RT-theirs".into()));
+    let theirs = theirs.encode().expect("fits");
+    let mut signed_out = sample();
+    signed_out.issuer = stand.state.issuer.clone();
+    signed_out.client_id = APP.into();
+    let rt = signed_out
+        .tokens
+        .refresh_token
+        .as_ref()
+        .map(|t| t.secret().clone())
+        .expect("a refresh token");
+    super::store::SignedOutMarks::new(path.clone())
+        .add(&rt)
+        .expect("marked");
+    for (name, first) in [
+        ("an unreadable entry", "not a session".to_string()),
+        (
+            "a session signed out earlier",
+            signed_out.encode().expect("fits"),
+        ),
+    ] {
+        let store = Arc::new(Racing {
+            inner: MemoryStore::default(),
+            then: std::sync::Mutex::new(Some(theirs.clone())),
+        });
+        store.inner.save(&first).expect("memory");
+        let service = AuthService::new(stand.config(), store.clone(), Arc::new(NoBrowser))
+            .expect("service")
+            .with_signed_out_marks(super::store::SignedOutMarks::new(path.clone()));
+        let user = service.restore().await.expect(name);
+        assert_eq!(
+            user.map(|u| u.sub).as_deref(),
+            Some("their-user"),
+            "{name}: the other program's sign-in is the one restored"
+        );
+        assert_eq!(
+            store.inner.load().expect("memory").as_deref(),
+            Some(theirs.as_str()),
+            "{name}: and it is still in the keychain"
+        );
+    }
+}

@@ -9,12 +9,13 @@
 
 use oauth2::{RefreshToken, TokenResponse as OAuth2TokenResponse};
 
-use super::config::Config;
+use std::sync::Arc;
+
 use super::discovery::Provider;
 use super::error::AuthError;
 use super::exchange::{cached_token, token_client, token_request_error};
-use super::http::{Bounded, Http};
-use super::id_token::{self, Expected, NonceCheck};
+use super::http::Bounded;
+use super::id_token::{self, Expected, NonceCheck, Source};
 use super::session::{RawIdToken, Session};
 use super::tokens::{CachedToken, TokenKey};
 
@@ -56,10 +57,9 @@ pub enum Verdict {
 /// and with transport and answer errors otherwise; an `Ok` may still carry a failed
 /// [`Verdict`]. The old refresh token is spent as soon as Logto answers: store
 /// [`Refreshed::refresh_token`] before anything else.
-pub async fn refresh(
-    http: &Http,
-    provider: &Provider,
-    config: &Config,
+pub(crate) async fn refresh(
+    source: &Source<'_>,
+    provider: &mut Arc<Provider>,
     session: &Session,
     key: &TokenKey,
     now: u64,
@@ -69,7 +69,7 @@ pub async fn refresh(
             "Logto granted no refresh token (was offline_access refused?)".into(),
         )
     })?;
-    let client = token_client(provider, config, None)?;
+    let client = token_client(provider, source.config, None)?;
     let mut request = client.exchange_refresh_token(refresh_token);
     if let Some(resource) = &key.resource {
         request = request.add_extra_param("resource", resource.clone());
@@ -78,14 +78,14 @@ pub async fn refresh(
         request = request.add_extra_param("organization_id", organization.clone());
     }
     let answer = request
-        .request_async(&Bounded(http))
+        .request_async(&Bounded(source.http))
         .await
         .map_err(token_request_error)?;
 
     let access = cached_token(&answer, now);
     let id_token = answer.extra_fields().id_token.clone();
     let verdict = match &id_token {
-        Some(token) => judge(http, provider, config, session, token, &access).await,
+        Some(token) => judge(source, provider, session, token, &access).await,
         None => Verdict::Good,
     };
     Ok(Refreshed {
@@ -99,19 +99,18 @@ pub async fn refresh(
 /// Core 12.2: a refreshed ID token validates like the first, repeats the sign-in's nonce if it
 /// has one, and keeps `iss`, `sub`, `aud`, `azp` and a non-decreasing `auth_time`.
 async fn judge(
-    http: &Http,
-    provider: &Provider,
-    config: &Config,
+    source: &Source<'_>,
+    provider: &mut Arc<Provider>,
     session: &Session,
     token: &RawIdToken,
     access: &CachedToken,
 ) -> Verdict {
     let expected = Expected {
-        client_id: &config.app_id,
+        client_id: &source.config.app_id,
         nonce: NonceCheck::IfPresent(session.nonce.as_ref()),
         access_token: Some(&access.token),
     };
-    let claims = match id_token::validate(http, provider, token.secret(), &expected).await {
+    let claims = match id_token::validate(source, provider, token.secret(), &expected).await {
         Ok(claims) => claims,
         Err(failure) if failure.is_transient() => {
             return Verdict::Unverified(AuthError::Unverified(failure.describe()))

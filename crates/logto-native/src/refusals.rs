@@ -277,11 +277,28 @@ async fn every_refusal_carries_the_code_of_its_cause_and_nothing_is_stored() {
             .skip(1)
             .cloned()
             .collect::<Vec<_>>();
+        // An answer that carried tokens leaves no grant alive: its refresh token is revoked.
+        let issued = code == "token.invalid" || userinfo.is_some();
+        let expected: &[&str] = if issued { &["RT-1"] } else { &[] };
+        assert_eq!(stand.revoked(), expected, "{name}");
         if userinfo.is_none() {
-            // Nothing past the failing step: no userinfo, no second token request.
+            // Nothing past the failing step but fetching the keys again and the revocation: no
+            // userinfo, no second token request.
             assert!(
-                after_token.iter().all(|r| r == "GET /oidc/jwks"),
+                after_token.iter().all(|r| [
+                    "GET /oidc/jwks",
+                    "GET /oidc/.well-known/openid-configuration",
+                    "POST /oidc/token/revocation"
+                ]
+                .contains(&r.as_str())),
                 "{name}: asked {after_token:?} after the token answer"
+            );
+        }
+        if issued {
+            assert_eq!(
+                after_token.last().map(String::as_str),
+                Some("POST /oidc/token/revocation"),
+                "{name}: the revocation comes last"
             );
         }
         assert!(stand.count("POST /oidc/token") == 1, "{name}: {requests:?}");
@@ -383,26 +400,56 @@ async fn made_up_kids_cannot_make_the_app_hammer_the_key_set() {
 }
 
 #[tokio::test]
-async fn the_key_set_is_fetched_again_at_most_once_per_interval() {
+async fn discovery_is_fetched_again_at_most_once_per_interval() {
     let stand = Stand::start();
     let http = super::http::client().expect("client");
-    let url = url::Url::parse(&format!("{}/jwks", stand.state.issuer)).expect("url");
-    let keys = super::discovery::KeySet::new(url, Default::default())
-        .with_min_interval(Duration::from_millis(300));
-    assert!(keys.refetch(&http).await.expect("fetched"));
-    assert_eq!(keys.current().keys().len(), 1);
-    assert!(!keys.refetch(&http).await.expect("rate-limited"));
-    assert!(!keys.refetch(&http).await.expect("rate-limited"));
-    assert_eq!(stand.count("GET /oidc/jwks"), 1);
-    tokio::time::sleep(Duration::from_millis(350)).await;
-    assert!(keys.refetch(&http).await.expect("fetched again"));
+    let (service, _store) = stand.service();
+    let config = service.config().clone();
+    let discovered =
+        super::discovery::Discovered::new().with_min_interval(Duration::from_millis(300));
+    let first = discovered.get(&http, &config).await.expect("fetched");
+    // The first refetch after the start-up's fetch is always allowed.
+    let second = discovered
+        .refetch(&http, &config, &first)
+        .await
+        .expect("fetched")
+        .expect("allowed");
+    assert!(!std::sync::Arc::ptr_eq(&first, &second));
+    // A caller still holding the first snapshot gets the newer one, without a fetch.
+    let again = discovered
+        .refetch(&http, &config, &first)
+        .await
+        .expect("newer");
+    assert!(again.is_some_and(|p| std::sync::Arc::ptr_eq(&p, &second)));
+    assert!(discovered
+        .refetch(&http, &config, &second)
+        .await
+        .expect("rate-limited")
+        .is_none());
     assert_eq!(stand.count("GET /oidc/jwks"), 2);
-    // A failing fetch keeps the keys it had.
+    assert_eq!(stand.count("GET /oidc/.well-known/openid-configuration"), 2);
+    tokio::time::sleep(Duration::from_millis(350)).await;
+    let third = discovered
+        .refetch(&http, &config, &second)
+        .await
+        .expect("fetched again")
+        .expect("allowed");
+    assert_eq!(stand.count("GET /oidc/jwks"), 3);
+    // A failing fetch keeps the snapshot it had, and counts as a try.
     *stand.state.jwks_status.lock().expect("lock") = 500;
     tokio::time::sleep(Duration::from_millis(350)).await;
-    let err = keys.refetch(&http).await.expect_err("500");
+    let err = discovered
+        .refetch(&http, &config, &third)
+        .await
+        .expect_err("500");
     assert_eq!(err.code(), "network.unreachable");
-    assert_eq!(keys.current().keys().len(), 1);
+    let kept = discovered.get(&http, &config).await.expect("kept");
+    assert!(std::sync::Arc::ptr_eq(&kept, &third));
+    assert!(discovered
+        .refetch(&http, &config, &third)
+        .await
+        .expect("rate-limited")
+        .is_none());
 }
 
 /// Signs in on a fresh stand, then scripts the next refresh answer.
@@ -615,4 +662,164 @@ async fn invalid_grant_ends_the_session_and_a_503_or_a_huge_answer_keeps_it() {
         .expect_err("gone");
     assert_eq!(err.code(), "session.ended");
     assert!(store.load().expect("memory").is_none());
+}
+
+/// Signs in on `stand` (whose discovery lists EdDSA), then restores the session in a second
+/// program sharing the keychain entry that fetches discovery while it lists only `before`; the
+/// stand then lists `after`, and the next refresh is signed with EdDSA.
+async fn restored_with_discovery_listing(
+    stand: &Stand,
+    before: Value,
+    after: Value,
+) -> (std::sync::Arc<AuthService>, std::sync::Arc<MemoryStore>) {
+    stand.on_token(good);
+    let (first, store) = stand.service();
+    sign_in(&first).await.expect("signed in");
+    let (service, store) = stand.service_on(store, None);
+    service.restore().await.expect("restored").expect("a user");
+    *stand.state.algs.lock().expect("lock") = before;
+    service.provider().await.expect("discovered");
+    *stand.state.algs.lock().expect("lock") = after;
+    stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-2"));
+    (service, store)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_a_refresh_signed_with_an_algorithm_discovery_did_not_list_fetches_discovery_again(
+) {
+    // Logto's discovery lists the algorithms of the keys it holds: ES384 alone before a switch
+    // to another key type, both after it.
+    let stand = Stand::start();
+    let (service, store) =
+        restored_with_discovery_listing(&stand, json!(["ES384"]), json!(["ES384", "EdDSA"])).await;
+    let discoveries = stand.count("GET /oidc/.well-known/openid-configuration");
+    let token = service
+        .get_access_token(Some(API), None)
+        .await
+        .expect("refreshed after fetching discovery again");
+    assert_eq!(token.token.secret(), "AT-fresh");
+    assert_eq!(
+        stand.count("GET /oidc/.well-known/openid-configuration"),
+        discoveries + 1
+    );
+    assert_eq!(
+        stored_refresh_token(&store, &stand).as_deref(),
+        Some("RT-2")
+    );
+    assert!(stand.revoked().is_empty(), "{:?}", stand.revoked());
+    // The new discovery serves the next sign-in too: signed out, a new sign-in fetches nothing.
+    service.sign_out().await.expect("signed out");
+    stand.on_token(good);
+    let before = stand.requests().len();
+    sign_in(&service).await.expect("signed in again");
+    let fetched: Vec<String> = stand.requests()[before..]
+        .iter()
+        .filter(|r| r.starts_with("GET /oidc/jwks") || r.contains("openid-configuration"))
+        .cloned()
+        .collect();
+    assert!(fetched.is_empty(), "{fetched:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_a_refresh_whose_algorithm_discovery_still_does_not_list_keeps_the_session() {
+    let stand = Stand::start();
+    let (service, store) =
+        restored_with_discovery_listing(&stand, json!(["ES384"]), json!(["ES384"])).await;
+    let err = service
+        .get_access_token(Some(API), None)
+        .await
+        .expect_err("unverified");
+    assert_eq!(err.code(), "token.unverified", "{err}");
+    assert!(err.to_string().contains("EdDSA"), "{err}");
+    assert!(service.is_authenticated().await);
+    // The rotated refresh token is kept, and nothing was revoked.
+    assert_eq!(
+        stored_refresh_token(&store, &stand).as_deref(),
+        Some("RT-2")
+    );
+    assert!(stand.revoked().is_empty(), "{:?}", stand.revoked());
+    // `none` and HS* are never a matter of stale metadata: they still end the session.
+    stand.on_token(|c| {
+        let claims = c.stand.claims(c.stand.last_nonce().as_deref());
+        c.stand.answer(
+            Some(Key::new(7, "k1").sign(json!({"alg": "HS256"}), &claims)),
+            "RT-3",
+        )
+    });
+    let err = service
+        .get_access_token(Some("https://other.example.test"), None)
+        .await
+        .expect_err("ended");
+    assert_eq!(err.code(), "session.ended", "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_a_sign_in_signed_with_an_algorithm_discovery_did_not_list_fetches_discovery_again(
+) {
+    let stand = Stand::start();
+    *stand.state.algs.lock().expect("lock") = json!(["ES384"]);
+    let (service, store) = stand.service();
+    service.prefetch().await.expect("discovered");
+    *stand.state.algs.lock().expect("lock") = json!(["ES384", "EdDSA"]);
+    stand.on_token(good);
+    sign_in(&service).await.expect("signed in");
+    assert_eq!(stand.count("GET /oidc/.well-known/openid-configuration"), 2);
+    assert!(stored(&store, &stand).is_some());
+
+    // Still not listed once fetched again: the sign-in fails on fresh metadata, and its grant
+    // is revoked.
+    let stand = Stand::start();
+    *stand.state.algs.lock().expect("lock") = json!(["ES384"]);
+    let (service, store) = stand.service();
+    stand.on_token(good);
+    let err = sign_in(&service).await.expect_err("refused");
+    assert_eq!(err.code(), "token.invalid", "{err}");
+    assert_eq!(stand.count("GET /oidc/.well-known/openid-configuration"), 2);
+    assert_eq!(stand.revoked(), ["RT-1"]);
+    assert!(store.load().expect("memory").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_a_sign_in_cancelled_during_an_exchange_that_fails_revokes_its_grant() {
+    let stand = Stand::start();
+    stand.on_token(|c| {
+        // Slow enough for the cancel to come first; then refused (another nonce).
+        std::thread::sleep(Duration::from_millis(500));
+        c.stand
+            .signed_answer(|c| c["nonce"] = json!("not-the-nonce"), "RT-1")
+    });
+    let (service, store) = stand.service();
+    let signing_in = tokio::spawn({
+        let service = service.clone();
+        async move { sign_in(&service).await }
+    });
+    while stand.count("POST /oidc/token") == 0 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert!(service.cancel_sign_in());
+    let err = signing_in.await.expect("joined").expect_err("cancelled");
+    assert_eq!(err.code(), "sign_in.cancelled");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while stand.revoked().is_empty() && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(stand.revoked(), ["RT-1"]);
+    assert!(store.load().expect("memory").is_none());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_16_a_sign_in_over_an_entry_another_program_stored_revokes_that_grant() {
+    let stand = Stand::start();
+    stand.on_token(good);
+    // This program has not restored: another one signs in and stores its session meanwhile.
+    let (this, store) = stand.service();
+    let (other, _) = stand.service_on(store.clone(), None);
+    sign_in(&other).await.expect("the other program signed in");
+    stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-2"));
+    sign_in(&this).await.expect("signed in");
+    assert_eq!(stand.revoked(), ["RT-1"], "the replaced grant is revoked");
+    assert_eq!(
+        stored_refresh_token(&store, &stand).as_deref(),
+        Some("RT-2")
+    );
 }

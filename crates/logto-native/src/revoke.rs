@@ -89,25 +89,37 @@ impl Revoker {
     /// Revokes the grant of a session that is being dropped unsaved (a cancelled sign-in, one
     /// that could not be stored), best effort and bounded in time, and says so in the log.
     pub async fn drop_session(&self, session: &Session, why: &str) {
-        let Some((token, hint)) = grant_token(session) else {
-            return;
-        };
-        let result = tokio::time::timeout(
-            DROP_REVOCATION_BOUND,
-            revoke(&self.http, &self.provider, &self.client_id, token, hint),
-        )
-        .await;
-        match result {
-            Ok(Ok(())) => tracing::info!(why, "revoked the tokens of a sign-in that was not kept"),
-            Ok(Err(e)) => tracing::warn!(
-                why,
-                code = e.code(),
-                "could not revoke the tokens of a sign-in that was not kept"
-            ),
-            Err(_) => tracing::warn!(
-                why,
-                "revoking the tokens of a sign-in that was not kept took too long; gave up"
-            ),
+        if let Some(grant) = grant_token(session) {
+            drop_token(&self.http, &self.provider, &self.client_id, grant, why).await;
         }
+    }
+}
+
+/// Revokes `grant` (a token and its `token_type_hint`) of tokens the app received but will not
+/// keep, best effort and bounded by [`DROP_REVOCATION_BOUND`], saying in the log why and how it
+/// went (never the token).
+pub(crate) async fn drop_token(
+    http: &Http,
+    provider: &Provider,
+    client_id: &str,
+    (token, hint): (&str, &str),
+    why: &str,
+) {
+    let result = tokio::time::timeout(
+        DROP_REVOCATION_BOUND,
+        revoke(http, provider, client_id, token, hint),
+    )
+    .await;
+    match result {
+        Ok(Ok(())) => tracing::info!(why, "revoked the tokens of a sign-in that was not kept"),
+        Ok(Err(e)) => tracing::warn!(
+            why,
+            code = e.code(),
+            "could not revoke the tokens of a sign-in that was not kept"
+        ),
+        Err(_) => tracing::warn!(
+            why,
+            "revoking the tokens of a sign-in that was not kept took too long; gave up"
+        ),
     }
 }

@@ -54,8 +54,43 @@ pub struct SignOutReport {
     pub revoked: bool,
     /// The end-session page was opened in the browser, to end the browser's Logto session.
     pub browser_session_ended: bool,
-    /// Set when something could not be done (e.g. the provider was unreachable for revocation).
+    /// Set when something could not be done, in sentences for a terminal: each of the fields
+    /// below that is set, said once.
     pub warning: Option<String>,
+    /// Why Logto could not be told (the fault itself, such as `127.0.0.1: connection failed`),
+    /// when it could not: the grant is still alive there.
+    pub not_told: Option<String>,
+    /// Why the keychain entry could not be removed, when it could not.
+    pub not_removed: Option<String>,
+    /// The entry that could not be removed is marked signed out: no later start uses it.
+    pub marked: bool,
+    /// The grant Logto could not be told about is revoked at the next start
+    /// ([`AuthService::prefetch`]), because its refresh token stayed in the marked entry.
+    pub revoke_at_next_start: bool,
+}
+
+impl SignOutReport {
+    /// What could not be done, each thing said once, for a terminal.
+    pub(crate) fn sentences(&self) -> Option<String> {
+        let told = self.not_told.as_ref().map(|why| {
+            format!("You are signed out on this computer, but Logto could not be told ({why}).")
+        });
+        let removed = self.not_removed.as_ref().map(|why| {
+            let then = if self.revoke_at_next_start {
+                "it will not be used again, and Logto will be told when the app next starts"
+            } else if self.marked {
+                "it will not be used again"
+            } else {
+                "remove it in your keychain app"
+            };
+            format!("The saved sign-in could not be removed from the keychain ({why}); {then}.")
+        });
+        match (told, removed) {
+            (None, None) => None,
+            (Some(one), None) | (None, Some(one)) => Some(one),
+            (Some(told), Some(removed)) => Some(format!("{told} {removed}")),
+        }
+    }
 }
 
 /// A program's sign-in to one Logto app: the configuration, a keychain store and a browser.
@@ -141,9 +176,12 @@ impl AuthService {
 
     /// Fetches and checks discovery and the keys ahead of a sign-in (the window does it when it
     /// shows the signed-out screen), so that the click has no network round trip in front of
-    /// the browser. A failure is not kept: the sign-in tries again.
+    /// the browser. A failure is not kept: the sign-in tries again. It also finishes a sign-out
+    /// that could neither reach Logto nor empty the keychain, found by [`Self::restore`]: the
+    /// grant left alive is revoked now, and the entry removed.
     pub async fn prefetch(&self) -> Result<(), AuthError> {
-        self.ctx.provider().await.map(|_| ())
+        self.ctx.provider().await?;
+        self.state.finish_sign_out(&self.ctx).await
     }
 
     /// Whether the tenant is known not to offer Amazon on its sign-in page (its last answer said

@@ -110,6 +110,11 @@ pub struct StandState {
     token: Mutex<VecDeque<TokenScript>>,
     pub userinfo: Mutex<Answer>,
     pub jwks_status: Mutex<u16>,
+    /// The revocation endpoint's status; a token is recorded as revoked only with a 200.
+    pub revocation_status: Mutex<u16>,
+    /// What discovery lists in `id_token_signing_alg_values_supported` (Logto lists the
+    /// algorithms of the keys it holds).
+    pub algs: Mutex<Value>,
     /// Other paths served as they are: path -> (content type, body).
     files: Mutex<std::collections::HashMap<String, (String, Vec<u8>)>>,
 }
@@ -205,6 +210,8 @@ impl Stand {
                     .into_bytes(),
             )),
             jwks_status: Mutex::new(200),
+            revocation_status: Mutex::new(200),
+            algs: Mutex::new(json!(["EdDSA"])),
             files: Mutex::new(std::collections::HashMap::new()),
         });
         let stop = Arc::new(AtomicBool::new(false));
@@ -328,7 +335,8 @@ fn serve(server: tiny_http::Server, state: Arc<StandState>, stop: Arc<AtomicBool
         let (status, bytes) = match (method.as_str(), path.as_str()) {
             ("GET", "/oidc/.well-known/openid-configuration") => {
                 let mut doc = logto_document(&state.issuer);
-                doc["id_token_signing_alg_values_supported"] = json!(["EdDSA"]);
+                doc["id_token_signing_alg_values_supported"] =
+                    StandState::lock(&state.algs).clone();
                 (200, doc.to_string().into_bytes())
             }
             ("GET", "/oidc/jwks") => {
@@ -351,10 +359,11 @@ fn serve(server: tiny_http::Server, state: Arc<StandState>, stop: Arc<AtomicBool
             }
             ("GET", "/oidc/me") => StandState::lock(&state.userinfo).clone(),
             ("POST", "/oidc/token/revocation") => {
-                if let Some((_, token)) = form.iter().find(|(k, _)| k == "token") {
+                let status = *StandState::lock(&state.revocation_status);
+                if let (200, Some((_, token))) = (status, form.iter().find(|(k, _)| k == "token")) {
                     StandState::lock(&state.revoked).push(token.clone());
                 }
-                (200, Vec::new())
+                (status, Vec::new())
             }
             ("GET", path) if StandState::lock(&state.files).contains_key(path) => {
                 let file = StandState::lock(&state.files).get(path).cloned();

@@ -57,6 +57,9 @@ pub(crate) struct AuthState {
     pub(crate) marks: Option<Arc<SignedOutMarks>>,
     /// The lock other programs sharing the keychain entry take too (see [`EntryLock`]).
     pub(crate) entry_lock: Option<EntryLock>,
+    /// A restore found a session signed out while Logto could not be told: its grant is to be
+    /// revoked when Logto can be reached ([`AuthState::finish_sign_out`]).
+    revocation_pending: AtomicBool,
 }
 
 impl AuthState {
@@ -72,6 +75,7 @@ impl AuthState {
             picture: Mutex::new(None),
             marks: None,
             entry_lock: None,
+            revocation_pending: AtomicBool::new(false),
         }
     }
 
@@ -113,6 +117,15 @@ impl AuthState {
             drop_session("a newer sign-in replaced it").await;
             return Err(AuthError::Cancelled);
         }
+        // Another program may have stored a sign-in since this one started: it is replaced, so
+        // its grant is revoked rather than left alive with nothing holding it.
+        if let Ok(Entry::Session(stored)) = self.read_entry().await {
+            if let Ok(http) = ctx.http() {
+                ctx.revoker(http, &authorized.provider)
+                    .drop_session(&stored, "a new sign-in replaced it in the keychain")
+                    .await;
+            }
+        }
         if let Err(e) = self.save(session).await {
             drop_session("it could not be saved").await;
             return Err(e);
@@ -142,19 +155,79 @@ impl AuthState {
     pub(crate) async fn restore(&self) -> Result<Option<User>, AuthError> {
         match self.read_entry().await? {
             Entry::Missing => Ok(None),
+            Entry::Session(session) if !self.is_marked(&session) => {
+                Ok(Some(self.hold(*session).await))
+            }
+            Entry::Newer => Err(AuthError::NewerVersion),
+            // What was read is to be removed: that happens under the entry's lock, and only if
+            // the entry still holds it (another program may have stored a sign-in since).
+            Entry::Session(_) | Entry::Garbage => self.restore_locked().await,
+        }
+    }
+
+    async fn restore_locked(&self) -> Result<Option<User>, AuthError> {
+        let _exclusive = self.exclusive().await?;
+        match self.read_entry().await? {
+            Entry::Missing => Ok(None),
+            Entry::Session(session) if self.needs_revocation(&session) => {
+                // Signed out while Logto could not be told: kept until it can be
+                // ([`Self::finish_sign_out`]), never used.
+                self.revocation_pending.store(true, Ordering::SeqCst);
+                Ok(None)
+            }
             Entry::Session(session) if self.is_marked(&session) => {
                 // Signed out earlier, but the keychain would not let go: try again now.
                 self.forget_marked(&session).await;
                 Ok(None)
             }
-            Entry::Session(session) => {
-                let user = session.user.clone();
-                *self.session.lock().await = Some(*session);
-                Ok(Some(user))
-            }
+            Entry::Session(session) => Ok(Some(self.hold(*session).await)),
             Entry::Newer => Err(AuthError::NewerVersion),
             Entry::Garbage => Err(self.discard_corrupt().await),
         }
+    }
+
+    /// Keeps a restored session in memory; returns its user.
+    async fn hold(&self, session: Session) -> User {
+        let user = session.user.clone();
+        *self.session.lock().await = Some(session);
+        user
+    }
+
+    /// Finishes a sign-out that could neither tell Logto nor empty the keychain (found by
+    /// [`Self::restore`]): revokes the grant of the session left in the entry, then forgets it.
+    /// While Logto cannot be reached, the entry stays marked (never used) for the next start.
+    pub(crate) async fn finish_sign_out(&self, ctx: &Context) -> Result<(), AuthError> {
+        if !self.revocation_pending.swap(false, Ordering::SeqCst) {
+            return Ok(());
+        }
+        let _exclusive = self.exclusive().await?;
+        let Entry::Session(session) = self.read_entry().await? else {
+            return Ok(());
+        };
+        if !self.needs_revocation(&session) {
+            return Ok(());
+        }
+        let told = match ctx.provider().await {
+            Ok(provider) => ctx.revoke(&provider, &session).await,
+            Err(e) => Err(e),
+        };
+        match told {
+            Ok(()) => tracing::info!("revoked a grant left alive by an earlier sign-out"),
+            // Logto answered, and refused: telling it again will not change that.
+            Err(e @ AuthError::Provider(_)) => tracing::warn!(
+                code = e.code(),
+                "Logto refused to revoke a grant left by an earlier sign-out; forgetting it"
+            ),
+            Err(e) => {
+                tracing::warn!(
+                    code = e.code(),
+                    "could not revoke a grant left by an earlier sign-out; trying at the next start"
+                );
+                return Err(e);
+            }
+        }
+        self.forget_marked(&session).await;
+        Ok(())
     }
 
     /// What [`Self::restore`] would find, changing nothing anywhere (for `--status`): an entry
@@ -177,6 +250,16 @@ impl AuthState {
         }
     }
 
+    /// Whether `session` was signed out here, left in the keychain, and its grant not revoked.
+    fn needs_revocation(&self, session: &Session) -> bool {
+        match (&self.marks, &session.tokens.refresh_token) {
+            (Some(marks), Some(rt)) => marks.needs_revocation(rt.secret()),
+            _ => false,
+        }
+    }
+
+    /// Removes a marked session's entry, then its mark. The caller holds both locks and has just
+    /// read `session` from the entry.
     async fn forget_marked(&self, session: &Session) {
         match self.store_op(|store| store.delete()).await {
             Ok(()) => {
@@ -276,7 +359,7 @@ impl AuthState {
             Some(_) => match ctx.provider().await {
                 Ok(p) => Some(p),
                 Err(e) => {
-                    report.warning = Some(e.to_string());
+                    report.not_told = Some(e.detail().unwrap_or_else(|| e.to_string()));
                     None
                 }
             },
@@ -290,34 +373,29 @@ impl AuthState {
                         code = e.code(),
                         "revocation failed; local state is cleared anyway"
                     );
-                    report.warning = Some(format!(
-                        "You are signed out on this computer, but Logto could not be told: {e}"
-                    ));
+                    report.not_told = Some(e.detail().unwrap_or_else(|| e.to_string()));
                 }
             }
         }
         // A keychain that will not let go must not stop the rest of the sign-out, nor bring the
-        // session back at the next start.
+        // session back at the next start; a grant Logto was not told about is revoked then.
         if let Err(e) = self.store_op(|store| store.delete()).await {
             tracing::warn!(
                 code = e.code(),
                 "could not remove the session from the keychain"
             );
-            let marked = match (
-                &self.marks,
-                session
-                    .as_ref()
-                    .and_then(|s| s.tokens.refresh_token.as_ref()),
-            ) {
-                (Some(marks), Some(rt)) => marks.add(rt.secret()).is_ok(),
+            let rt = session
+                .as_ref()
+                .and_then(|s| s.tokens.refresh_token.as_ref());
+            report.marked = match (&self.marks, rt) {
+                (Some(marks), Some(rt)) if report.revoked => marks.add(rt.secret()).is_ok(),
+                (Some(marks), Some(rt)) => marks.add_unrevoked(rt.secret()).is_ok(),
                 _ => false,
             };
-            report.warning = Some(if marked {
-                format!("You are signed out, but the saved sign-in could not be removed from the keychain ({e}); it will not be used again.")
-            } else {
-                format!("You are signed out here, but the saved sign-in could not be removed from the keychain ({e}); remove it in your keychain app.")
-            });
+            report.revoke_at_next_start = report.marked && report.not_told.is_some();
+            report.not_removed = Some(e.detail().unwrap_or_else(|| e.to_string()));
         }
+        report.warning = report.sentences();
 
         if let (Some(_), Some(provider), true) =
             (&session, &provider, ctx.config.end_browser_session)
@@ -452,12 +530,11 @@ impl AuthState {
                 "could not re-read the keychain before refreshing"
             ),
         }
-        let provider = ctx.provider().await?;
+        let mut provider = ctx.provider().await?;
         tracing::debug!(resource = ?key.resource, organization = ?key.organization, "refreshing");
         let result = refresh(
-            ctx.http()?,
-            &provider,
-            &ctx.config,
+            &ctx.source()?,
+            &mut provider,
             &session,
             key,
             self.clock.now(),
@@ -468,13 +545,10 @@ impl AuthState {
                 self.apply_refresh(ctx, &provider, session, key, refreshed)
                     .await
             }
-            Err(e) if e.is_invalid_grant() => {
+            Err(AuthError::Provider(refusal)) if refusal.error == "invalid_grant" => {
                 tracing::info!("the refresh token was refused (invalid_grant); ending the session");
                 self.end_session().await;
-                Err(AuthError::SessionEnded(
-                    "Logto no longer accepts it (it was revoked, expired, or used elsewhere)"
-                        .into(),
-                ))
+                Err(AuthError::GrantEnded(refusal.description))
             }
             Err(e @ AuthError::SessionEnded(_)) => {
                 tracing::info!(

@@ -177,12 +177,16 @@ impl TokenStore for MemoryStore {
     }
 }
 
-/// Refresh tokens that sign-out revoked but could not remove from the keychain, so that a later
-/// start does not show a revoked session as signed in. The file holds SHA-256 hashes, one per
-/// line, never a token (a hash of a 256-bit random token tells nothing about it).
+/// Refresh tokens that sign-out could not remove from the keychain, so that a later start does
+/// not show a signed-out session as signed in; those whose revocation failed too are marked
+/// `unrevoked`, and a later start revokes them before it forgets them. The file holds SHA-256
+/// hashes, one per line, never a token (a hash of a 256-bit random token tells nothing about it).
 pub struct SignedOutMarks {
     path: std::path::PathBuf,
 }
+
+/// The word after a mark's hash when its grant was not revoked.
+const UNREVOKED: &str = "unrevoked";
 
 impl SignedOutMarks {
     /// Marks kept in the file at `path` (made, with its folder, on the first mark; written as
@@ -222,23 +226,56 @@ impl SignedOutMarks {
 
     /// Marks `token` (a refresh token) as signed out; only its hash is written.
     pub fn add(&self, token: &str) -> std::io::Result<()> {
-        let mut lines = self.read();
+        self.put(token, false)
+    }
+
+    /// Marks `token` as signed out while its grant is still alive at Logto (the revocation
+    /// failed): [`Self::needs_revocation`] says so until Logto has been told.
+    pub fn add_unrevoked(&self, token: &str) -> std::io::Result<()> {
+        self.put(token, true)
+    }
+
+    fn put(&self, token: &str, unrevoked: bool) -> std::io::Result<()> {
         let hash = Self::hash(token);
-        if !lines.contains(&hash) {
-            lines.push(hash);
-        }
+        let mut lines: Vec<String> = self
+            .read()
+            .into_iter()
+            .filter(|l| Self::hash_of(l) != hash)
+            .collect();
+        lines.push(if unrevoked {
+            format!("{hash} {UNREVOKED}")
+        } else {
+            hash
+        });
         self.write(&lines)
+    }
+
+    /// The hash a line marks; a line is the hash, then a word about it (older files: the hash
+    /// alone).
+    fn hash_of(line: &str) -> &str {
+        line.split(' ').next().unwrap_or_default()
     }
 
     /// Whether `token` was marked. A file that cannot be read counts as no marks.
     pub fn contains(&self, token: &str) -> bool {
-        self.read().contains(&Self::hash(token))
+        let hash = Self::hash(token);
+        self.read().iter().any(|l| Self::hash_of(l) == hash)
+    }
+
+    /// Whether `token` was marked with its grant still alive at Logto.
+    pub fn needs_revocation(&self, token: &str) -> bool {
+        let line = format!("{} {UNREVOKED}", Self::hash(token));
+        self.read().contains(&line)
     }
 
     /// Forgets `token`'s mark (once its entry is gone); the file is removed with the last mark.
     pub fn remove(&self, token: &str) -> std::io::Result<()> {
         let hash = Self::hash(token);
-        let lines: Vec<String> = self.read().into_iter().filter(|l| *l != hash).collect();
+        let lines: Vec<String> = self
+            .read()
+            .into_iter()
+            .filter(|l| Self::hash_of(l) != hash)
+            .collect();
         self.write(&lines)
     }
 }
