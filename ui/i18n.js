@@ -93,6 +93,9 @@ export const strings = {
       "config.save_failed": { title: "Couldn't save the settings", message: "The settings file couldn't be written. Check that your settings folder is writable, then try again." },
       "setup.not_needed": { title: "Already connected", message: "The app is already connected to Logto." },
       "sign_out.incomplete": { title: "Signed out on this computer", message: "You're signed out here, but Logto couldn't be told, so your browser may still be signed in to Logto." },
+      "sign_out.entry_kept": { title: "Signed out", message: "You're signed out. The system keychain wouldn't remove the saved sign-in, so the app has set it aside and won't use it again." },
+      "sign_out.entry_stuck": { title: "Signed out on this computer", message: "You're signed out here, but the system keychain wouldn't remove the saved sign-in. Remove it in your keychain app (such as Passwords and Keys)." },
+      "sign_out.retry_later": { title: "Signed out on this computer", message: "You're signed out here. Logto couldn't be told and the keychain wouldn't remove the saved sign-in, so the app has set it aside: it won't be used again, and Logto will be told the next time the app starts." },
     },
     // The same codes, worded for the first-run form (where the fix is in the form).
     setupErrors: {
@@ -191,6 +194,9 @@ export const strings = {
       "config.save_failed": { title: "設定を保存できませんでした", message: "設定ファイルを書き込めませんでした。設定フォルダーに書き込めるか確認してから、もう一度お試しください。" },
       "setup.not_needed": { title: "接続済みです", message: "このアプリはすでに Logto に接続されています。" },
       "sign_out.incomplete": { title: "このコンピューターではサインアウトしました", message: "このコンピューターではサインアウトしましたが、Logto に伝えられなかったため、ブラウザーでは Logto にサインインしたままの可能性があります。" },
+      "sign_out.entry_kept": { title: "サインアウトしました", message: "サインアウトしました。システムのキーチェーンが保存済みのサインインを削除しなかったため、アプリはそれを使わないよう記録しました。今後使われることはありません。" },
+      "sign_out.entry_stuck": { title: "このコンピューターではサインアウトしました", message: "このコンピューターではサインアウトしましたが、システムのキーチェーンが保存済みのサインインを削除しませんでした。キーチェーンのアプリ（「パスワードと鍵」など）で削除してください。" },
+      "sign_out.retry_later": { title: "このコンピューターではサインアウトしました", message: "このコンピューターではサインアウトしました。Logto に伝えられず、キーチェーンも保存済みのサインインを削除しなかったため、アプリはそれを使わないよう記録しました。次にアプリを起動したときに Logto へ伝えます。" },
     },
     setupErrors: {
       "config.invalid": "エンドポイントとアプリ ID を確認してください。エンドポイントは https://your-tenant.logto.app のような https のアドレス、アプリ ID は Logto Console に表示されているものです。",

@@ -237,7 +237,9 @@ impl Failure {
             Failure::Auth(e) => match e {
                 // The entry could not be read and was removed: nobody is signed in now.
                 AuthError::NotSignedIn | AuthError::CorruptSession => exit::NOT_SIGNED_IN,
-                AuthError::SessionEnded(_) | AuthError::Provider(_) => exit::REFUSED,
+                AuthError::SessionEnded(_) | AuthError::GrantEnded(_) | AuthError::Provider(_) => {
+                    exit::REFUSED
+                }
                 _ => exit::FAILED,
             },
         }

@@ -9,7 +9,10 @@ use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, Runtime, State};
 use url::Url;
 
-use super::view::{AuthView, Notice, Snapshot, SIGN_OUT_INCOMPLETE};
+use super::view::{
+    sign_out_notice, AuthView, Notice, Snapshot, SIGN_OUT_ENTRY_KEPT, SIGN_OUT_ENTRY_STUCK,
+    SIGN_OUT_INCOMPLETE, SIGN_OUT_RETRY_LATER,
+};
 use super::{
     focus_main, make_service, restore, set_view, show_signed_out, Shell, FIRST_STATE_WAIT,
 };
@@ -22,12 +25,15 @@ pub const NOT_SIGNING_IN: &str = "sign_in.not_in_progress";
 pub const CLIPBOARD_UNAVAILABLE: &str = "clipboard.unavailable";
 pub const CONFIG_SAVE_FAILED: &str = "config.save_failed";
 pub const SETUP_NOT_NEEDED: &str = "setup.not_needed";
-pub const SHELL_CODES: [&str; 5] = [
+pub const SHELL_CODES: [&str; 8] = [
     NOT_SIGNING_IN,
     CLIPBOARD_UNAVAILABLE,
     CONFIG_SAVE_FAILED,
     SETUP_NOT_NEEDED,
     SIGN_OUT_INCOMPLETE,
+    SIGN_OUT_ENTRY_KEPT,
+    SIGN_OUT_ENTRY_STUCK,
+    SIGN_OUT_RETRY_LATER,
 ];
 
 #[derive(Debug, Serialize)]
@@ -247,11 +253,7 @@ pub async fn sign_out<R: Runtime>(
 pub async fn do_sign_out<R: Runtime>(app: AppHandle<R>, service: Arc<AuthService>) {
     match service.sign_out().await {
         Ok(report) => {
-            let notice = report.warning.map(|warning| Notice {
-                code: SIGN_OUT_INCOMPLETE.to_string(),
-                detail: Some(warning),
-            });
-            show_signed_out(&app, service, notice);
+            show_signed_out(&app, service, sign_out_notice(&report));
         }
         Err(e) => set_view(&app, AuthView::from_error(&e)),
     }

@@ -49,7 +49,7 @@ fn service(shell: &Shell) -> Result<std::sync::Arc<crate::auth::AuthService>, Co
 
 /// Turns a core error into the page's, and a session Logto ended into the signed-out screen.
 fn fail<R: Runtime>(app: &AppHandle<R>, error: AuthError) -> CommandError {
-    if matches!(error, AuthError::SessionEnded(_)) {
+    if matches!(error, AuthError::SessionEnded(_) | AuthError::GrantEnded(_)) {
         if let Some(service) = app.state::<Shell>().service() {
             show_signed_out(app, service, Some(Notice::from_error(&error)));
         }

@@ -59,6 +59,33 @@ pub struct Notice {
 
 /// Notice code: sign-out cleared this computer but could not reach Logto.
 pub const SIGN_OUT_INCOMPLETE: &str = "sign_out.incomplete";
+/// Notice code: the keychain kept the entry; it is marked signed out and never used again.
+pub const SIGN_OUT_ENTRY_KEPT: &str = "sign_out.entry_kept";
+/// Notice code: the keychain kept the entry and it could not be marked: the person removes it.
+pub const SIGN_OUT_ENTRY_STUCK: &str = "sign_out.entry_stuck";
+/// Notice code: neither Logto nor the keychain could be told; the next start tells Logto.
+pub const SIGN_OUT_RETRY_LATER: &str = "sign_out.retry_later";
+
+/// The notice after a sign-out that could not do everything: the code says what happened and
+/// what comes next, the detail holds only the faults themselves, each once.
+pub fn sign_out_notice(report: &crate::auth::SignOutReport) -> Option<Notice> {
+    let code = match (&report.not_told, &report.not_removed) {
+        (None, None) => return None,
+        (Some(_), None) => SIGN_OUT_INCOMPLETE,
+        (_, Some(_)) if !report.marked => SIGN_OUT_ENTRY_STUCK,
+        (Some(_), Some(_)) if report.revoke_at_next_start => SIGN_OUT_RETRY_LATER,
+        (_, Some(_)) => SIGN_OUT_ENTRY_KEPT,
+    };
+    let faults: Vec<&str> = [&report.not_told, &report.not_removed]
+        .into_iter()
+        .flatten()
+        .map(String::as_str)
+        .collect();
+    Some(Notice {
+        code: code.to_string(),
+        detail: Some(faults.join("; ")),
+    })
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct UserView {
@@ -127,7 +154,7 @@ impl AuthView {
         AuthView::Error {
             code: error.code().to_string(),
             message: error.to_string(),
-            detail: detail(error),
+            detail: error.detail(),
         }
     }
 
@@ -144,25 +171,8 @@ impl Notice {
     pub fn from_error(error: &AuthError) -> Self {
         Notice {
             code: error.code().to_string(),
-            detail: detail(error),
+            detail: error.detail(),
         }
-    }
-}
-
-/// The specific part of an error, without the sentence around it. None where the code says all.
-fn detail(error: &AuthError) -> Option<String> {
-    match error {
-        AuthError::Provider(refusal) => Some(refusal.to_string()),
-        AuthError::Config(s)
-        | AuthError::Network(s)
-        | AuthError::Discovery(s)
-        | AuthError::Listener(s)
-        | AuthError::Browser(s)
-        | AuthError::Token(s)
-        | AuthError::Keychain(s)
-        | AuthError::SessionEnded(s)
-        | AuthError::Busy(s) => Some(s.clone()),
-        _ => None,
     }
 }
 
@@ -170,6 +180,58 @@ fn detail(error: &AuthError) -> Option<String> {
 mod tests {
     use super::*;
     use crate::auth::error::ProviderRefusal;
+
+    #[test]
+    fn issue_16_a_sign_out_notice_says_each_fault_once_under_the_code_that_says_what_follows() {
+        use crate::auth::SignOutReport;
+        let fault = "127.0.0.1: connection failed";
+        let kept = "the entry could not be removed";
+        let report = |not_told: bool, not_removed: bool, marked: bool| SignOutReport {
+            not_told: not_told.then(|| fault.to_string()),
+            not_removed: not_removed.then(|| kept.to_string()),
+            marked,
+            revoke_at_next_start: not_told && not_removed && marked,
+            ..SignOutReport::default()
+        };
+        assert_eq!(sign_out_notice(&report(false, false, false)), None);
+        for (told, removed, marked, code, detail) in [
+            (true, false, false, SIGN_OUT_INCOMPLETE, fault.to_string()),
+            (false, true, true, SIGN_OUT_ENTRY_KEPT, kept.to_string()),
+            (false, true, false, SIGN_OUT_ENTRY_STUCK, kept.to_string()),
+            (
+                true,
+                true,
+                false,
+                SIGN_OUT_ENTRY_STUCK,
+                format!("{fault}; {kept}"),
+            ),
+            (
+                true,
+                true,
+                true,
+                SIGN_OUT_RETRY_LATER,
+                format!("{fault}; {kept}"),
+            ),
+        ] {
+            let notice = sign_out_notice(&report(told, removed, marked)).expect("a notice");
+            assert_eq!(notice.code, code, "{told} {removed} {marked}");
+            assert_eq!(notice.detail.as_deref(), Some(detail.as_str()));
+        }
+    }
+
+    #[test]
+    fn issue_16_a_grant_logto_ended_is_said_once() {
+        // Logto said nothing more: the code's words are the whole notice.
+        let ended = AuthError::GrantEnded(None);
+        assert_eq!(Notice::from_error(&ended).code, "session.ended");
+        assert_eq!(Notice::from_error(&ended).detail, None);
+        // Logto's own description, when it sent one, is the detail.
+        let ended = AuthError::GrantEnded(Some("grant request is invalid".into()));
+        assert_eq!(
+            Notice::from_error(&ended).detail.as_deref(),
+            Some("grant request is invalid")
+        );
+    }
 
     #[test]
     fn a_refusal_keeps_the_providers_words_as_detail() {
