@@ -1214,3 +1214,141 @@ async fn a_tenant_without_amazon_offers_plain_sign_in_and_says_how_to_add_amazon
     assert_eq!(app.eval(&hidden("amazon-missing")).await, true);
     app.quit().await;
 }
+
+/// The `alg` in a JWT's header.
+fn alg_of(jwt: &str) -> Option<String> {
+    use base64::Engine;
+    let header = jwt.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    header["alg"].as_str().map(str::to_string)
+}
+
+/// Switches the provider's signing key to a new one of `alg` (RS256: RSA, ES384: EC), as Logto's
+/// Console or `POST /api/configs/oidc/private-keys/rotate` does, keeping the previous key or not.
+async fn switch_keys(idp: &Idp, alg: &str, keep_previous: bool) {
+    let answer: serde_json::Value = crate::support::http()
+        .post(format!("{}/test/rotate-keys", idp.info.endpoint))
+        .form(&[
+            ("alg", alg),
+            ("keep_previous", if keep_previous { "1" } else { "0" }),
+        ])
+        .send()
+        .await
+        .expect("rotate-keys")
+        .json()
+        .await
+        .expect("rotate-keys JSON");
+    assert_eq!(answer["alg"], alg, "{answer}");
+}
+
+/// The algorithm of the ID token the keychain entry holds.
+fn stored_id_token_alg(store: &KeyringStore, idp: &Idp) -> Option<String> {
+    let session = crate::support::session::stored_session(store, idp)?;
+    alg_of(session.tokens.id_token.as_ref()?.secret())
+}
+
+/// Issue 16: a tenant whose signing key switches between EC and RSA. Logto's discovery lists only
+/// the algorithms of the keys it holds, so a window that fetched it before the switch holds a
+/// list without the new algorithm, and keys without the new key. Neither is proof of a forged
+/// token: a refresh after the switch keeps the session (and takes the new tokens), and a sign-in
+/// after the switch, in a window that fetched discovery before it, succeeds.
+async fn a_key_type_switch_is_followed(from: &str, to: &str) {
+    const API: &str = "https://api.example.test";
+    let idp = Idp::start_with(&[
+        ("IDP_TEST_HOOKS", "1"),
+        ("IDP_ID_TOKEN_ALG", from),
+        // 4 s access tokens are fresh for 3 s: a call later than that refreshes.
+        ("IDP_ACCESS_TOKEN_TTL", "4"),
+    ]);
+    let store = empty_keychain(&idp);
+    let sandbox = Sandbox::new();
+    let chrome = Chrome::start().await;
+    let mut env = idp_env(&idp).to_vec();
+    env.push(("LOGTO_RESOURCES", API));
+    let alice = idp.alice().clone();
+
+    // A window signed in under the first key type, with discovery and the keys fetched then.
+    let app = App::launch(&sandbox, Lang::En, &env).await;
+    app.wait_state("signed-out").await;
+    app.click("sign-in").await;
+    let url = sandbox.wait_opened(1).await;
+    chrome
+        .sign_in_with_password(&url, &alice.username, &alice.password)
+        .await;
+    chrome.landed_on("ok").await;
+    app.wait_state("signed-in").await;
+    assert_eq!(stored_id_token_alg(&store, &idp).as_deref(), Some(from));
+    let answer = app
+        .invoke("get_access_token", serde_json::json!({ "resource": API }))
+        .await;
+    assert_eq!(answer["ok"], true, "{answer}");
+
+    // The switch, then a refresh: the session stays, with the new key type's tokens.
+    switch_keys(&idp, to, true).await;
+    tokio::time::sleep(Duration::from_millis(3200)).await;
+    let answer = app
+        .invoke("get_access_token", serde_json::json!({ "resource": API }))
+        .await;
+    assert_eq!(answer["ok"], true, "a refresh after the switch: {answer}");
+    assert_eq!(app.state().await, "signed-in");
+    assert_eq!(
+        stored_id_token_alg(&store, &idp).as_deref(),
+        Some(to),
+        "the refreshed ID token is kept"
+    );
+    assert!(
+        idp.requests_to("/oidc/token/revocation").await.is_empty(),
+        "nothing was revoked"
+    );
+    assert!(!sandbox.log().contains("does not belong to this session"));
+    app.click("sign-out").await;
+    app.wait_state("signed-out").await;
+    app.quit().await;
+    // A browser with no Logto session of its own, as after the end-session page.
+    chrome.stop().await;
+    let chrome = Chrome::start().await;
+
+    // A window that fetched discovery while only the first key type was held, then the switch,
+    // then a sign-in.
+    switch_keys(&idp, from, false).await;
+    let keys_fetched = idp.requests_to("/oidc/jwks").await.len();
+    let app = App::launch(&sandbox, Lang::En, &env).await;
+    app.wait_state("signed-out").await;
+    let start = Instant::now();
+    while idp.requests_to("/oidc/jwks").await.len() == keys_fetched {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the keys were not fetched ahead"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    switch_keys(&idp, to, true).await;
+    let opened = sandbox.opened().len();
+    app.click("sign-in").await;
+    let url = sandbox.wait_opened(opened + 1).await;
+    chrome
+        .sign_in_with_password(&url, &alice.username, &alice.password)
+        .await;
+    chrome.landed_on("ok").await;
+    app.wait_state("signed-in").await;
+    assert_eq!(stored_id_token_alg(&store, &idp).as_deref(), Some(to));
+    assert!(
+        idp.requests_to("/oidc/token/revocation").await.is_empty(),
+        "nothing was revoked"
+    );
+    app.quit().await;
+    chrome.stop().await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn issue_16_a_switch_from_ec_to_rsa_keys_keeps_the_session_and_the_sign_in() {
+    a_key_type_switch_is_followed("ES384", "RS256").await;
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn issue_16_a_switch_from_rsa_to_ec_keys_keeps_the_session_and_the_sign_in() {
+    a_key_type_switch_is_followed("RS256", "ES384").await;
+}

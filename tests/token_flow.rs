@@ -204,7 +204,7 @@ async fn a_stolen_refresh_token_reused_after_the_window_ends_the_session_cleanly
 
     let ended = h.service.get_access_token(Some(RESOURCES[1]), None).await;
     match ended {
-        Err(e @ AuthError::SessionEnded(_)) => {
+        Err(e @ AuthError::GrantEnded(_)) => {
             assert_eq!(e.code(), "session.ended");
             assert!(e.to_string().contains("revoked"), "{e}");
             assert!(e.to_string().contains("sign in again"), "{e}");
