@@ -11,8 +11,10 @@
 //! `httparse`, capped at `MAX_HEAD` bytes and its request line at `MAX_REQUEST_LINE`), a read
 //! deadline from accept (`HEAD_DEADLINE`) and a write deadline (`WRITE_DEADLINE`), at most
 //! `MAX_CONNECTIONS` at once (a new one pushes out the oldest that was already answered, else the
-//! oldest that has not finished its request, so idle clients cannot lock the browser out). When
-//! the wait ends, or its future is dropped, the port and all of those connections are closed.
+//! oldest that has not finished its request, so idle clients cannot lock the browser out). The
+//! port listens with the system's largest backlog (`somaxconn` on Linux), so connections beyond
+//! these wait in the kernel's queue instead of being refused. When the wait ends, or its future is
+//! dropped, the port and all of those connections are closed.
 //! This is not `tiny_http`, which reads heads without a limit, has no deadlines, answers one
 //! request at a time (so a client that pipelines and never reads blocks everyone behind it) and
 //! keeps a thread per connection.
@@ -24,6 +26,7 @@ use std::sync::atomic::{AtomicU8, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use socket2::{Domain, Protocol, Socket, Type};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
@@ -60,6 +63,32 @@ const MAX_CONNECTIONS: usize = 128;
 const LINGER: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 64 * 1024;
 
+/// Where Linux says how long a listening socket's queue of connections not yet accepted may be.
+const SOMAXCONN: &str = "/proc/sys/net/core/somaxconn";
+/// The backlog asked for where the system's maximum cannot be read. Every system caps a larger
+/// request at its own maximum (Linux and macOS at `somaxconn`), so asking for more is harmless.
+const FALLBACK_BACKLOG: i32 = 4096;
+
+/// The listen backlog: the most the system allows, so that a burst of connections (a local flood,
+/// or the browser's own preconnects) waits in the kernel's queue until it is accepted, and is not
+/// refused as it would be beyond std's fixed 128.
+fn backlog() -> i32 {
+    let somaxconn = if cfg!(target_os = "linux") {
+        std::fs::read_to_string(SOMAXCONN).ok()
+    } else {
+        None
+    };
+    backlog_from(somaxconn.as_deref())
+}
+
+/// The backlog for the contents of [`SOMAXCONN`], if it could be read.
+fn backlog_from(somaxconn: Option<&str>) -> i32 {
+    somaxconn
+        .and_then(|text| text.trim().parse::<i32>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(FALLBACK_BACKLOG)
+}
+
 /// A bound listener, not yet waiting.
 pub struct Loopback {
     listener: std::net::TcpListener,
@@ -79,10 +108,21 @@ pub struct Expectation {
 }
 
 impl Loopback {
-    /// Binds `127.0.0.1:0`. Never `0.0.0.0`: nothing off this machine may reach it.
+    /// Binds `127.0.0.1:0`. Never `0.0.0.0`: nothing off this machine may reach it. Listens with
+    /// the system's largest backlog ([`backlog`]), not std's 128.
     pub fn bind() -> Result<Self, AuthError> {
-        let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-            .map_err(|e| AuthError::Listener(format!("no port could be opened ({e})")))?;
+        let opened = |e: io::Error| AuthError::Listener(format!("no port could be opened ({e})"));
+        let socket =
+            Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).map_err(opened)?;
+        // As std's `TcpListener::bind` does on Unix (and not on Windows, where it would let
+        // another program bind the same port).
+        #[cfg(unix)]
+        socket.set_reuse_address(true).map_err(opened)?;
+        socket
+            .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+            .map_err(opened)?;
+        socket.listen(backlog()).map_err(opened)?;
+        let listener = std::net::TcpListener::from(socket);
         listener
             .set_nonblocking(true)
             .map_err(|e| AuthError::Listener(format!("the port could not be set up ({e})")))?;
@@ -1211,6 +1251,51 @@ mod tests {
         }
         assert_eq!(head_end(b"\n", 0), None);
         assert_eq!(head_end(b"", 0), None);
+    }
+
+    /// The cap the module's documentation gives, pinned here rather than read from the constant.
+    const CAP: usize = 128;
+
+    #[test]
+    fn the_backlog_asked_for_is_the_systems_maximum() {
+        assert_eq!(backlog_from(Some("4096\n")), 4096);
+        assert_eq!(backlog_from(Some("65535")), 65535);
+        // A system whose maximum is 128 gets 128; asking for more would be capped there anyway.
+        assert_eq!(backlog_from(Some("128\n")), 128);
+        for unreadable in [None, Some(""), Some("0"), Some("-1"), Some("lots")] {
+            assert_eq!(backlog_from(unreadable), FALLBACK_BACKLOG, "{unreadable:?}");
+        }
+        if cfg!(target_os = "linux") {
+            if let Ok(text) = std::fs::read_to_string(SOMAXCONN) {
+                assert_eq!(backlog().to_string(), text.trim());
+            }
+        }
+    }
+
+    /// With std's backlog of 128, Linux queues 129 connections that are not accepted yet and drops
+    /// the handshake of the next ones, so their connects wait for retransmits.
+    #[test]
+    fn twice_the_cap_of_connections_wait_in_the_backlog_where_the_system_allows() {
+        let n = 2 * CAP;
+        let somaxconn = std::fs::read_to_string(SOMAXCONN)
+            .ok()
+            .and_then(|text| text.trim().parse::<usize>().ok());
+        if somaxconn.is_none_or(|max| max < n) {
+            eprintln!("somaxconn is {somaxconn:?} here, under {n}; skipped");
+            return;
+        }
+        // Bound and listening; nothing accepts.
+        let listener = Loopback::bind().expect("bind");
+        let held: Vec<std::net::TcpStream> = (0..n)
+            .map(|i| {
+                std::net::TcpStream::connect_timeout(
+                    &addr(listener.port()),
+                    Duration::from_millis(500),
+                )
+                .unwrap_or_else(|e| panic!("connection {i} was not queued: {e}"))
+            })
+            .collect();
+        assert_eq!(held.len(), n);
     }
 
     /// Set in the child process of the thread test.
