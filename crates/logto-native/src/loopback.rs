@@ -1499,7 +1499,8 @@ mod tests {
         socket.write_all(bytes).expect("write");
     }
 
-    /// Waits until the runtime runs `n` tasks: the wait's and one per connection it took in.
+    /// Waits until the runtime runs `n` tasks (the wait's and one per connection it took in),
+    /// then a little longer, so that each of them has run until it waits to read.
     async fn until_tasks(n: usize) {
         let metrics = tokio::runtime::Handle::current().metrics();
         timeout(STEP, async {
@@ -1509,6 +1510,7 @@ mod tests {
         })
         .await
         .expect("the listener took the connections in");
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 
     /// How long a connection that should stay open is watched.
@@ -1596,6 +1598,31 @@ mod tests {
         assert!(!closed_by_server(&mut newer[0], STAYS_OPEN).await);
         assert!(!wait.is_finished());
         real_callback_is_answered_in_time(port).await;
+        assert_code(finish(wait).await);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn when_every_connection_has_its_head_in_a_new_one_waits_and_none_is_dropped() {
+        let (port, wait) = start();
+        let mut held: Vec<TcpStream> = (0..CAP).map(|_| connect_now(port)).collect();
+        until_tasks(1 + CAP).await;
+        // A new connection, then every held one's whole request, all unread when the listener
+        // must make room: there is none to make, so the new connection waits.
+        let mut browser = connect_now(port);
+        for stream in &held {
+            send_now(stream, get(port, "/favicon.ico").as_bytes());
+        }
+        // Every request is judged and answered; none was cut off for the newcomer...
+        for stream in &mut held {
+            let reply = read_reply(stream, STEP).await;
+            assert_eq!(reply.status(), Some(404), "{}", reply.text());
+        }
+        // ...which was taken in once they had been answered.
+        send_now(&browser, good_callback(port).as_bytes());
+        let reply = timeout(ANSWER_WITHIN, read_reply(&mut browser, STEP))
+            .await
+            .expect("the callback is answered within 2 s");
+        assert_eq!(reply.status(), Some(200), "{}", reply.text());
         assert_code(finish(wait).await);
     }
 
