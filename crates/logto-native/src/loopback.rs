@@ -9,10 +9,16 @@
 //! way of local programs that misbehave. It owns the listening socket and every connection it
 //! accepts, each in a tokio task of its own: one request per connection (its head read with
 //! `httparse`, capped at `MAX_HEAD` bytes and its request line at `MAX_REQUEST_LINE`), a read
-//! deadline from accept (`HEAD_DEADLINE`) and a write deadline (`WRITE_DEADLINE`), at most
-//! `MAX_CONNECTIONS` at once (a new one pushes out the oldest that was already answered, else the
-//! oldest that has not finished its request, so idle clients cannot lock the browser out). When
-//! the wait ends, or its future is dropped, the port and all of those connections are closed.
+//! deadline from accept (`HEAD_DEADLINE`) and a write deadline (`WRITE_DEADLINE`), and at most
+//! `MAX_CONNECTIONS` at once, so idle clients cannot lock the browser out: a new one pushes out the
+//! oldest that was already answered, else the oldest that has sent nothing, else the oldest that
+//! has sent part of a head. Before one is chosen, what has already arrived on each is read for its
+//! task (which may not have run since): one whose whole head is in is never pushed out but judged,
+//! since it may be the browser's callback, and if every connection is such a one the new
+//! connection waits until one of them has been answered. The port listens with the system's
+//! largest backlog (`somaxconn` on Linux), so connections beyond these wait in the kernel's queue
+//! instead of being refused. When the wait ends, or its future is dropped, the port and all of
+//! those connections are closed.
 //! This is not `tiny_http`, which reads heads without a limit, has no deadlines, answers one
 //! request at a time (so a client that pipelines and never reads blocks everyone behind it) and
 //! keeps a thread per connection.
@@ -20,15 +26,15 @@
 use std::collections::HashMap;
 use std::io;
 use std::net::{Ipv4Addr, SocketAddr};
-use std::sync::atomic::{AtomicU8, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use socket2::{Domain, Protocol, SockRef, Socket, Type};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, Interest};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::{AbortHandle, Id, JoinSet};
-use tokio::time::{timeout, timeout_at, Instant};
+use tokio::time::{timeout, Instant};
 use url::Url;
 
 use openidconnect::AuthorizationCode;
@@ -60,6 +66,32 @@ const MAX_CONNECTIONS: usize = 128;
 const LINGER: Duration = Duration::from_secs(1);
 const LINGER_BYTES: usize = 64 * 1024;
 
+/// Where Linux says how long a listening socket's queue of connections not yet accepted may be.
+const SOMAXCONN: &str = "/proc/sys/net/core/somaxconn";
+/// The backlog asked for where the system's maximum cannot be read. Every system caps a larger
+/// request at its own maximum (Linux and macOS at `somaxconn`), so asking for more is harmless.
+const FALLBACK_BACKLOG: i32 = 4096;
+
+/// The listen backlog: the most the system allows, so that a burst of connections (a local flood,
+/// or the browser's own preconnects) waits in the kernel's queue until it is accepted, and is not
+/// refused as it would be beyond std's fixed 128.
+fn backlog() -> i32 {
+    let somaxconn = if cfg!(target_os = "linux") {
+        std::fs::read_to_string(SOMAXCONN).ok()
+    } else {
+        None
+    };
+    backlog_from(somaxconn.as_deref())
+}
+
+/// The backlog for the contents of [`SOMAXCONN`], if it could be read.
+fn backlog_from(somaxconn: Option<&str>) -> i32 {
+    somaxconn
+        .and_then(|text| text.trim().parse::<i32>().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(FALLBACK_BACKLOG)
+}
+
 /// A bound listener, not yet waiting.
 pub struct Loopback {
     listener: std::net::TcpListener,
@@ -79,10 +111,21 @@ pub struct Expectation {
 }
 
 impl Loopback {
-    /// Binds `127.0.0.1:0`. Never `0.0.0.0`: nothing off this machine may reach it.
+    /// Binds `127.0.0.1:0`. Never `0.0.0.0`: nothing off this machine may reach it. Listens with
+    /// the system's largest backlog ([`backlog`]), not std's 128.
     pub fn bind() -> Result<Self, AuthError> {
-        let listener = std::net::TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-            .map_err(|e| AuthError::Listener(format!("no port could be opened ({e})")))?;
+        let opened = |e: io::Error| AuthError::Listener(format!("no port could be opened ({e})"));
+        let socket =
+            Socket::new(Domain::IPV4, Type::STREAM, Some(Protocol::TCP)).map_err(opened)?;
+        // As std's `TcpListener::bind` does on Unix (and not on Windows, where it would let
+        // another program bind the same port).
+        #[cfg(unix)]
+        socket.set_reuse_address(true).map_err(opened)?;
+        socket
+            .bind(&SocketAddr::from((Ipv4Addr::LOCALHOST, 0)).into())
+            .map_err(opened)?;
+        socket.listen(backlog()).map_err(opened)?;
+        let listener = std::net::TcpListener::from(socket);
         listener
             .set_nonblocking(true)
             .map_err(|e| AuthError::Listener(format!("the port could not be set up ({e})")))?;
@@ -127,9 +170,13 @@ impl Loopback {
         let shared = Arc::new(Shared {
             host: format!("127.0.0.1:{}", self.port),
             expect,
+            room: Notify::new(),
         });
         let mut conns = Connections::default();
         let mut tally = Tally::default();
+        // A connection accepted while every one held had its whole head in (see `evict_one`). No
+        // other is accepted until it has been taken in.
+        let mut waiting: Option<(TcpStream, Instant)> = None;
         let result = loop {
             tokio::select! {
                 // Finished connections first: a decisive callback must not wait behind accepts.
@@ -153,12 +200,16 @@ impl Loopback {
                         Err(e) => conns.forget(e.id()),
                     }
                 }
-                accepted = listener.accept() => match accepted {
+                // A connection was answered as a stray, so it may be pushed out for the waiting one.
+                _ = shared.room.notified(), if waiting.is_some() => {}
+                accepted = listener.accept(), if waiting.is_none() => match accepted {
                     Ok((stream, _)) => {
                         tally.accepted += 1;
-                        if !conns.admit(stream, &shared) {
-                            tally.refused += 1;
+                        if let Err(stream) = conns.admit(stream, Instant::now(), &shared) {
+                            tally.waited += 1;
+                            waiting = Some(stream);
                         }
+                        continue;
                     }
                     Err(e) if accept_error_is_transient(&e) => {}
                     Err(e) => {
@@ -169,6 +220,10 @@ impl Loopback {
                     }
                 },
             }
+            // A connection ended or was answered: there may be room for the waiting one now.
+            if let Some((stream, accepted)) = waiting.take() {
+                waiting = conns.admit(stream, accepted, &shared).err();
+            }
         };
         tracing::debug!(
             accepted = tally.accepted,
@@ -178,11 +233,12 @@ impl Loopback {
             timed_out = tally.timed_out,
             gone = tally.gone,
             evicted = conns.evicted,
-            refused = tally.refused,
+            waited = tally.waited,
             decisive = result.is_ok(),
             "loopback wait ended"
         );
-        // `listener` and `conns.tasks` drop here: the port closes and every task is aborted.
+        // `listener`, `waiting` and `conns.tasks` drop here: the port closes and every task is
+        // aborted.
         result
     }
 }
@@ -274,21 +330,110 @@ struct Shared {
     /// `127.0.0.1:<port>`, the only `Host` accepted.
     host: String,
     expect: Expectation,
+    /// Told when a connection has been answered as a stray, which makes it one that may be pushed
+    /// out; a connection waiting for room is taken in then.
+    room: Notify,
 }
 
 /// Where a connection is, as the accept loop sees it when it must push one out.
-const READING: u8 = 0;
-/// The head was read and judged a stray; the answer is being written, or was.
-const STRAY: u8 = 1;
-/// The head was the decisive callback; never pushed out.
-const FINAL: u8 = 2;
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Phase {
+    /// Reading its head (or the accept loop has read all of it for the task, which takes it next).
+    Reading,
+    /// The head is in and is being judged, or was decisive: never pushed out.
+    Held,
+    /// The head was judged a stray; the answer is being written, or was. Pushed out first.
+    Stray,
+    /// Pushed out while it was reading; its task ends without reading on.
+    Evicted,
+}
 
-#[derive(Default)]
+/// What the accept loop and a connection's task share. Whatever reads the connection's head,
+/// whichever of the two it is, does so under `state`'s lock, so that the accept loop sees all that
+/// has arrived and the task never reads on once the accept loop has pushed the connection out.
 struct Slot {
-    phase: AtomicU8,
-    /// Tells a connection still reading its head to give up. Only looked at while reading, so a
-    /// connection whose head has arrived (perhaps the real callback) is never cut off.
-    evict: Notify,
+    state: Mutex<SlotState>,
+    /// Wakes the task: the accept loop has read the rest of its head for it, or pushed it out.
+    wake: Notify,
+}
+
+struct SlotState {
+    phase: Phase,
+    /// The connection while its head is read. Its task holds the only strong reference; the accept
+    /// loop upgrades this only under the lock and while `Reading`, so once the task has left that
+    /// phase the stream is its own again.
+    stream: Weak<TcpStream>,
+    head: HeadBuf,
+}
+
+/// How far a connection has got, as judged when one must be pushed out.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Standing {
+    /// Answered as a stray: done with.
+    Answered,
+    /// Nothing more to wait for: closed by the client, gone, or over the size limits.
+    Over,
+    /// Has sent nothing at all.
+    Idle,
+    /// Has sent part of a head.
+    Partial,
+    /// Its whole head has arrived, or is being judged: never pushed out.
+    Complete,
+}
+
+impl Slot {
+    fn new(stream: Weak<TcpStream>) -> Slot {
+        Slot {
+            state: Mutex::new(SlotState {
+                phase: Phase::Reading,
+                stream,
+                head: HeadBuf::default(),
+            }),
+            wake: Notify::new(),
+        }
+    }
+
+    fn lock(&self) -> MutexGuard<'_, SlotState> {
+        // Nothing panics while holding it; a poisoned lock still holds consistent state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Sees how far the connection has got, first reading, for its task, whatever has already
+    /// arrived on it (the task may not have run since it did), and pushes it out if `may_go` says
+    /// so, all under one lock. Returns the standing and whether it was pushed out.
+    fn push_out_if(&self, may_go: impl Fn(Standing) -> bool) -> (Standing, bool) {
+        let mut state = self.lock();
+        let standing = match state.phase {
+            Phase::Held => Standing::Complete,
+            Phase::Stray => Standing::Answered,
+            Phase::Evicted => Standing::Over,
+            Phase::Reading => match state.stream.upgrade() {
+                // Its task has ended: the connection is closed.
+                None => Standing::Over,
+                Some(stream) => {
+                    // A read error is kept in the head's end, like end of stream.
+                    let _ = state.head.pull(&stream);
+                    drop(stream);
+                    match &state.head.end {
+                        Some(Ok(_)) => Standing::Complete,
+                        Some(Err(_)) => Standing::Over,
+                        None if state.head.bytes.is_empty() => Standing::Idle,
+                        None => Standing::Partial,
+                    }
+                }
+            },
+        };
+        if state.phase == Phase::Reading && state.head.end.is_some() {
+            // Read to its end here: the task takes it from here.
+            self.wake.notify_one();
+        }
+        let go = may_go(standing);
+        if go && state.phase == Phase::Reading {
+            state.phase = Phase::Evicted;
+            state.stream = Weak::new();
+        }
+        (standing, go)
+    }
 }
 
 struct Entry {
@@ -308,41 +453,56 @@ struct Connections {
 }
 
 impl Connections {
-    /// Starts a task for `stream`. At the cap, first pushes out an older connection: the oldest
-    /// that has been answered as a stray (it is done with), else the oldest still reading its
-    /// head (an idle or dripping client; the browser sends its head as soon as it connects).
-    /// Refuses `stream` only if neither exists. Returns whether `stream` was taken.
-    fn admit(&mut self, stream: TcpStream, shared: &Arc<Shared>) -> bool {
+    /// Starts a task for `stream`, accepted at `accepted`, after making room for it at the cap
+    /// (see [`Connections::evict_one`]). Gives `stream` back if there is no room.
+    fn admit(
+        &mut self,
+        stream: TcpStream,
+        accepted: Instant,
+        shared: &Arc<Shared>,
+    ) -> Result<(), (TcpStream, Instant)> {
         if self.live.len() >= MAX_CONNECTIONS && !self.evict_one() {
-            return false;
+            return Err((stream, accepted));
         }
-        let slot = Arc::new(Slot::default());
+        let deadline = accepted + HEAD_DEADLINE;
+        let stream = Arc::new(stream);
+        let slot = Arc::new(Slot::new(Arc::downgrade(&stream)));
         let seq = self.next_seq;
         self.next_seq += 1;
-        let abort = self
-            .tasks
-            .spawn(serve(stream, Arc::clone(shared), Arc::clone(&slot)));
+        let abort = self.tasks.spawn(serve(
+            stream,
+            Arc::clone(shared),
+            Arc::clone(&slot),
+            deadline,
+        ));
         self.live.insert(abort.id(), Entry { seq, slot, abort });
-        true
+        Ok(())
     }
 
+    /// Pushes out one connection: the oldest that was answered as a stray (it is done with), else
+    /// the oldest that has sent nothing (an idle client; the browser sends its head as soon as it
+    /// connects) or has nothing more to send, else the oldest that has sent part of a head (a
+    /// dripping client). What has already arrived on a connection counts, not only what its task
+    /// has read: a connection whose whole head is in, perhaps the browser's callback still unread
+    /// in the socket's buffer, is never pushed out but left to its task to judge.
+    ///
+    /// If every connection has its whole head in, none is pushed out and the new connection waits
+    /// (returns false). That state passes at once: each of those tasks is about to judge its head,
+    /// which either ends the wait or makes it a stray that can go. Dropping the new connection
+    /// instead could drop the browser's, and pushing out one of the heads could drop the callback.
     fn evict_one(&mut self) -> bool {
-        let oldest_in = |live: &HashMap<Id, Entry>, phase: u8| {
-            live.iter()
-                .filter(|(_, e)| e.slot.phase.load(Ordering::SeqCst) == phase)
-                .min_by_key(|(_, e)| e.seq)
-                .map(|(id, _)| *id)
-        };
-        if let Some(entry) = oldest_in(&self.live, STRAY).and_then(|id| self.live.remove(&id)) {
-            // Its request was judged a stray; nothing it does later can matter.
-            entry.abort.abort();
-        } else if let Some(entry) =
-            oldest_in(&self.live, READING).and_then(|id| self.live.remove(&id))
-        {
-            entry.slot.evict.notify_one();
-        } else {
+        let mut by_age: Vec<(u64, Id, Arc<Slot>)> = self
+            .live
+            .iter()
+            .map(|(id, e)| (e.seq, *id, Arc::clone(&e.slot)))
+            .collect();
+        by_age.sort_unstable_by_key(|(seq, ..)| *seq);
+        let Some(entry) = pick(&by_age).and_then(|id| self.live.remove(&id)) else {
             return false;
-        }
+        };
+        // Ends the task at its next await (a reading task is never inside a read then, and would
+        // stop at the `Evicted` phase anyway); dropping its stream closes the connection.
+        entry.abort.abort();
         self.evicted += 1;
         true
     }
@@ -350,6 +510,33 @@ impl Connections {
     fn forget(&mut self, id: Id) {
         self.live.remove(&id);
     }
+}
+
+/// The connection to push out, of `by_age` (oldest first), marked `Evicted` if it was reading; see
+/// [`Connections::evict_one`].
+fn pick(by_age: &[(u64, Id, Arc<Slot>)]) -> Option<Id> {
+    // Answered as a stray: its phase says so, with nothing to read.
+    if let Some((_, id, _)) = by_age
+        .iter()
+        .find(|(.., slot)| slot.lock().phase == Phase::Stray)
+    {
+        return Some(*id);
+    }
+    // Sent nothing, or has nothing more to send.
+    let mut partial = Vec::new();
+    for (_, id, slot) in by_age {
+        let done_or_idle = |s| matches!(s, Standing::Answered | Standing::Over | Standing::Idle);
+        match slot.push_out_if(done_or_idle) {
+            (_, true) => return Some(*id),
+            (Standing::Partial, false) => partial.push((*id, slot)),
+            _ => {}
+        }
+    }
+    // Part of a head, unless the rest has arrived since it was looked at.
+    partial
+        .into_iter()
+        .find(|(_, slot)| slot.push_out_if(|s| s != Standing::Complete).1)
+        .map(|(id, _)| id)
 }
 
 /// How one connection ended.
@@ -373,7 +560,8 @@ enum Outcome {
 #[derive(Default)]
 struct Tally {
     accepted: u64,
-    refused: u64,
+    /// Times a new connection had to wait for room (every connection held had its head in).
+    waited: u64,
     answered: u64,
     too_large: u64,
     malformed: u64,
@@ -395,43 +583,46 @@ impl Tally {
 }
 
 /// One connection, one request: read the head, judge it, answer, close.
-async fn serve(mut stream: TcpStream, shared: Arc<Shared>, slot: Arc<Slot>) -> Outcome {
+async fn serve(
+    stream: Arc<TcpStream>,
+    shared: Arc<Shared>,
+    slot: Arc<Slot>,
+    deadline: Instant,
+) -> Outcome {
     let lang = shared.expect.language;
-    let deadline = Instant::now() + HEAD_DEADLINE;
-    let mut buf = Vec::new();
-    let read = tokio::select! {
-        biased;
-        _ = slot.evict.notified() => return Outcome::Gone,
-        read = timeout_at(deadline, read_head(&mut stream, &mut buf)) => read,
+    let (head, end) = match read_head(&stream, &slot, deadline).await {
+        Some(read) => read,
+        None => return Outcome::TimedOut,
     };
-    // The head is in: from here on an eviction notice is ignored (see `Slot::evict`).
-    let (verdict, outcome) = match read {
-        Err(_) => return Outcome::TimedOut,
-        Ok(Err(HeadError::Gone)) => return Outcome::Gone,
-        Ok(Err(HeadError::LineTooLong)) => (
+    // The head is in and the slot says `Held` (or `Evicted`), so the accept loop no longer
+    // touches the stream: this is the only reference left.
+    let Some(mut stream) = Arc::into_inner(stream) else {
+        return Outcome::Gone;
+    };
+    let (verdict, outcome) = match end {
+        Err(HeadError::Gone) => return Outcome::Gone,
+        Err(HeadError::LineTooLong) => (
             Verdict::Stray(pages::not_found(lang, 414)),
             Outcome::TooLarge,
         ),
-        Ok(Err(HeadError::HeadTooLarge)) => (
+        Err(HeadError::HeadTooLarge) => (
             Verdict::Stray(pages::not_found(lang, 431)),
             Outcome::TooLarge,
         ),
-        Ok(Ok(end)) => judge_head(&buf[..end], &shared),
+        Ok(end) => judge_head(&head[..end], &shared),
     };
     match verdict {
         Verdict::Stray(page) => {
-            slot.phase.store(STRAY, Ordering::SeqCst);
+            slot.lock().phase = Phase::Stray;
+            shared.room.notify_one();
             if write_answer(&mut stream, &response(&page)).await {
                 linger(&mut stream).await;
             }
             outcome
         }
-        Verdict::Code(code) => {
-            slot.phase.store(FINAL, Ordering::SeqCst);
-            Outcome::Arrived(code, stream)
-        }
+        // The slot stays `Held`: the decisive callback is never pushed out.
+        Verdict::Code(code) => Outcome::Arrived(code, stream),
         Verdict::Done(page, result) => {
-            slot.phase.store(FINAL, Ordering::SeqCst);
             // The result stands even if the browser has gone before reading its page.
             if write_answer(&mut stream, &response(&page)).await {
                 drain_ready(&mut stream);
@@ -444,44 +635,121 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>, slot: Arc<Slot>) -> O
 enum HeadError {
     LineTooLong,
     HeadTooLarge,
-    /// End of stream or a read error before the head was complete.
+    /// End of stream or a read error before the head was complete, or pushed out.
     Gone,
 }
 
-/// Reads until the end of the request head and returns its length. Each byte is looked at a
-/// bounded number of times, however the client splits its writes.
-async fn read_head(stream: &mut TcpStream, buf: &mut Vec<u8>) -> Result<usize, HeadError> {
-    let mut line_end: Option<usize> = None;
+/// Reads the request head, or takes it as the accept loop has read it: its bytes and its length
+/// (or why there is none), with the slot moved out of `Reading`. `None` if the head is not in by
+/// `deadline`; what has arrived by then is read first.
+async fn read_head(
+    stream: &TcpStream,
+    slot: &Slot,
+    deadline: Instant,
+) -> Option<(Vec<u8>, Result<usize, HeadError>)> {
+    let mut late = false;
     loop {
-        let start = buf.len();
-        let room = MAX_HEAD - start;
-        if room == 0 {
-            return Err(match line_end {
-                None => HeadError::LineTooLong,
-                Some(_) => HeadError::HeadTooLarge,
-            });
+        {
+            let mut state = slot.lock();
+            if state.phase == Phase::Evicted {
+                return Some((Vec::new(), Err(HeadError::Gone)));
+            }
+            if state.head.end.is_none() {
+                if late {
+                    let _ = state.head.pull(stream);
+                } else {
+                    // Only once tokio has seen the socket readable; running dry clears that.
+                    let _ = stream.try_io(Interest::READABLE, || state.head.pull(stream));
+                }
+            }
+            if let Some(end) = state.head.end.take() {
+                state.phase = Phase::Held;
+                state.stream = Weak::new();
+                return Some((std::mem::take(&mut state.head.bytes), end));
+            }
         }
-        buf.resize(start + room.min(4096), 0);
-        let n = match stream.read(&mut buf[start..]).await {
-            Ok(0) | Err(_) => return Err(HeadError::Gone),
-            Ok(n) => n,
-        };
-        buf.truncate(start + n);
-        if line_end.is_none() {
-            line_end = buf[start..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map(|i| start + i);
+        if late {
+            return None;
         }
-        match line_end {
-            Some(end) if end > MAX_REQUEST_LINE => return Err(HeadError::LineTooLong),
-            None if buf.len() > MAX_REQUEST_LINE => return Err(HeadError::LineTooLong),
-            _ => {}
+        tokio::select! {
+            biased;
+            _ = slot.wake.notified() => {}
+            ready = stream.readable() => {
+                if ready.is_err() {
+                    return Some((Vec::new(), Err(HeadError::Gone)));
+                }
+            }
+            _ = tokio::time::sleep_until(deadline) => late = true,
         }
-        // An empty line ends the head; it may straddle the previous read.
-        if let Some(end) = head_end(buf, start.saturating_sub(2)) {
-            return Ok(end);
+    }
+}
+
+/// A request head as it arrives.
+#[derive(Default)]
+struct HeadBuf {
+    bytes: Vec<u8>,
+    /// Where the request line ends, once it has.
+    line_end: Option<usize>,
+    /// Set when reading is over: the head's length, or why there is none.
+    end: Option<Result<usize, HeadError>>,
+}
+
+impl HeadBuf {
+    /// Reads what has arrived on `stream`, without waiting, until the head ends or breaks a
+    /// limit (which sets `end`) or nothing more has arrived (`WouldBlock`). Each byte is looked at
+    /// a bounded number of times, however the client splits its writes and however often this
+    /// is called. Reads the socket itself, not through tokio's idea of whether it is readable,
+    /// which may not have caught up yet.
+    fn pull(&mut self, stream: &TcpStream) -> io::Result<()> {
+        let socket = SockRef::from(stream);
+        let mut socket: &Socket = &socket;
+        while self.end.is_none() {
+            let start = self.bytes.len();
+            let room = MAX_HEAD - start;
+            if room == 0 {
+                self.end = Some(Err(match self.line_end {
+                    None => HeadError::LineTooLong,
+                    Some(_) => HeadError::HeadTooLarge,
+                }));
+                break;
+            }
+            self.bytes.resize(start + room.min(4096), 0);
+            let read = io::Read::read(&mut socket, &mut self.bytes[start..]);
+            let n = match read {
+                Ok(n) => n,
+                Err(e) => {
+                    self.bytes.truncate(start);
+                    match e.kind() {
+                        io::ErrorKind::WouldBlock => return Err(e),
+                        io::ErrorKind::Interrupted => continue,
+                        _ => {
+                            self.end = Some(Err(HeadError::Gone));
+                            break;
+                        }
+                    }
+                }
+            };
+            self.bytes.truncate(start + n);
+            if n == 0 {
+                self.end = Some(Err(HeadError::Gone));
+                break;
+            }
+            if self.line_end.is_none() {
+                self.line_end = self.bytes[start..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map(|i| start + i);
+            }
+            match self.line_end {
+                Some(end) if end > MAX_REQUEST_LINE => self.end = Some(Err(HeadError::LineTooLong)),
+                None if self.bytes.len() > MAX_REQUEST_LINE => {
+                    self.end = Some(Err(HeadError::LineTooLong))
+                }
+                // An empty line ends the head; it may straddle the previous read.
+                _ => self.end = head_end(&self.bytes, start.saturating_sub(2)).map(Ok),
+            }
         }
+        Ok(())
     }
 }
 
@@ -1211,6 +1479,193 @@ mod tests {
         }
         assert_eq!(head_end(b"\n", 0), None);
         assert_eq!(head_end(b"", 0), None);
+    }
+
+    /// The cap the module's documentation gives, pinned here rather than read from the constant.
+    const CAP: usize = 128;
+
+    /// Connects with a blocking connect, so that the handshake is done by the kernel while nothing
+    /// runs on the test's runtime, and hands the stream to tokio.
+    fn connect_now(port: u16) -> TcpStream {
+        let stream = std::net::TcpStream::connect(addr(port)).expect("connect");
+        stream.set_nonblocking(true).expect("non-blocking");
+        TcpStream::from_std(stream).expect("register the stream")
+    }
+
+    /// Writes `bytes` straight into the socket, while nothing runs on the test's runtime.
+    fn send_now(stream: &TcpStream, bytes: &[u8]) {
+        let socket = socket2::SockRef::from(stream);
+        let mut socket: &socket2::Socket = &socket;
+        socket.write_all(bytes).expect("write");
+    }
+
+    /// Waits until the runtime runs `n` tasks (the wait's and one per connection it took in),
+    /// then a little longer, so that each of them has run until it waits to read.
+    async fn until_tasks(n: usize) {
+        let metrics = tokio::runtime::Handle::current().metrics();
+        timeout(STEP, async {
+            while metrics.num_alive_tasks() < n {
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+        .await
+        .expect("the listener took the connections in");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    /// How long a connection that should stay open is watched.
+    const STAYS_OPEN: Duration = Duration::from_millis(200);
+
+    // These tests run on one thread and make the listener's next steps happen together: with the
+    // blocking calls above, nothing of the listener runs until the test awaits, and then the new
+    // connection (made first) is seen before the bytes sent after it.
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_flood_already_running_does_not_push_out_the_browsers_request() {
+        let (port, wait) = start();
+        // A flood of connections that send nothing, the cap's worth.
+        let mut flood: Vec<TcpStream> = (0..CAP).map(|_| connect_now(port)).collect();
+        // The browser connects; the oldest of the flood makes room for it.
+        let mut browser = connect_now(port);
+        assert!(closed_by_server(&mut flood[0], STEP).await);
+        // The flood goes on, pushing out older connections that sent nothing, until the browser's
+        // is the oldest.
+        flood.extend((1..CAP).map(|_| connect_now(port)));
+        assert!(closed_by_server(&mut flood[CAP - 1], STEP).await);
+        // The flood's next connection and the browser's request arrive together.
+        flood.push(connect_now(port));
+        send_now(&browser, good_callback(port).as_bytes());
+        let reply = timeout(ANSWER_WITHIN, read_reply(&mut browser, STEP))
+            .await
+            .expect("the callback is answered within 2 s");
+        assert_eq!(reply.status(), Some(200), "{}", reply.text());
+        assert!(reply.body().contains("id=\"ok\""));
+        assert_code(finish(wait).await);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn a_request_already_buffered_is_judged_and_one_that_sent_nothing_goes_instead() {
+        let (port, wait) = start();
+        // The oldest connection, with the cap's worth in all; none has sent anything yet.
+        let mut buffered = connect_now(port);
+        let mut idle: Vec<TcpStream> = (1..CAP).map(|_| connect_now(port)).collect();
+        until_tasks(1 + CAP).await;
+        // One more connection, and then the oldest's whole request, which is still unread when
+        // the listener must make room.
+        let _newcomer = connect_now(port);
+        send_now(&buffered, get(port, "/favicon.ico").as_bytes());
+        // The request was judged (a stray: its page), not cut off...
+        let reply = read_reply(&mut buffered, STEP).await;
+        assert_eq!(reply.status(), Some(404), "{}", reply.text());
+        assert!(reply.body().contains("id=\"not-found\""));
+        // ...and the oldest of those that sent nothing went instead, and only it.
+        assert!(closed_by_server(&mut idle[0], STEP).await);
+        assert!(!closed_by_server(&mut idle[1], STAYS_OPEN).await);
+        assert!(!wait.is_finished(), "a stray ended the wait");
+        real_callback_is_answered_in_time(port).await;
+        assert_code(finish(wait).await);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn partial_heads_are_pushed_out_only_after_those_that_sent_nothing() {
+        let (port, wait) = start();
+        let part =
+            format!("GET /callback?code=x&state={STATE} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n");
+        // The oldest connection sends part of a head; the rest of the cap send nothing.
+        let mut oldest = connect_now(port);
+        send_now(&oldest, part.as_bytes());
+        let mut idle: Vec<TcpStream> = (1..CAP).map(|_| connect_now(port)).collect();
+        until_tasks(1 + CAP).await;
+        // Newcomers that each send part of a head: every connection that sent nothing goes, the
+        // oldest first, while the older partial head stays.
+        let mut newer = Vec::new();
+        for _ in 1..CAP {
+            let stream = connect_now(port);
+            send_now(&stream, part.as_bytes());
+            newer.push(stream);
+        }
+        assert!(closed_by_server(&mut idle[CAP - 2], STEP).await);
+        for stream in &mut idle {
+            assert!(closed_by_server(stream, STEP).await);
+        }
+        assert!(
+            !closed_by_server(&mut oldest, STAYS_OPEN).await,
+            "a partial head was pushed out before connections that sent nothing"
+        );
+        // With none left that sent nothing, the next newcomer pushes out the oldest partial head.
+        let _last = connect_now(port);
+        assert!(closed_by_server(&mut oldest, STEP).await);
+        assert!(!closed_by_server(&mut newer[0], STAYS_OPEN).await);
+        assert!(!wait.is_finished());
+        real_callback_is_answered_in_time(port).await;
+        assert_code(finish(wait).await);
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn when_every_connection_has_its_head_in_a_new_one_waits_and_none_is_dropped() {
+        let (port, wait) = start();
+        let mut held: Vec<TcpStream> = (0..CAP).map(|_| connect_now(port)).collect();
+        until_tasks(1 + CAP).await;
+        // A new connection, then every held one's whole request, all unread when the listener
+        // must make room: there is none to make, so the new connection waits.
+        let mut browser = connect_now(port);
+        for stream in &held {
+            send_now(stream, get(port, "/favicon.ico").as_bytes());
+        }
+        // Every request is judged and answered; none was cut off for the newcomer...
+        for stream in &mut held {
+            let reply = read_reply(stream, STEP).await;
+            assert_eq!(reply.status(), Some(404), "{}", reply.text());
+        }
+        // ...which was taken in once they had been answered.
+        send_now(&browser, good_callback(port).as_bytes());
+        let reply = timeout(ANSWER_WITHIN, read_reply(&mut browser, STEP))
+            .await
+            .expect("the callback is answered within 2 s");
+        assert_eq!(reply.status(), Some(200), "{}", reply.text());
+        assert_code(finish(wait).await);
+    }
+
+    #[test]
+    fn the_backlog_asked_for_is_the_systems_maximum() {
+        assert_eq!(backlog_from(Some("4096\n")), 4096);
+        assert_eq!(backlog_from(Some("65535")), 65535);
+        // A system whose maximum is 128 gets 128; asking for more would be capped there anyway.
+        assert_eq!(backlog_from(Some("128\n")), 128);
+        for unreadable in [None, Some(""), Some("0"), Some("-1"), Some("lots")] {
+            assert_eq!(backlog_from(unreadable), FALLBACK_BACKLOG, "{unreadable:?}");
+        }
+        if cfg!(target_os = "linux") {
+            if let Ok(text) = std::fs::read_to_string(SOMAXCONN) {
+                assert_eq!(backlog().to_string(), text.trim());
+            }
+        }
+    }
+
+    /// With std's backlog of 128, Linux queues 129 connections that are not accepted yet and drops
+    /// the handshake of the next ones, so their connects wait for retransmits.
+    #[test]
+    fn twice_the_cap_of_connections_wait_in_the_backlog_where_the_system_allows() {
+        let n = 2 * CAP;
+        let somaxconn = std::fs::read_to_string(SOMAXCONN)
+            .ok()
+            .and_then(|text| text.trim().parse::<usize>().ok());
+        if somaxconn.is_none_or(|max| max < n) {
+            eprintln!("somaxconn is {somaxconn:?} here, under {n}; skipped");
+            return;
+        }
+        // Bound and listening; nothing accepts.
+        let listener = Loopback::bind().expect("bind");
+        let held: Vec<std::net::TcpStream> = (0..n)
+            .map(|i| {
+                std::net::TcpStream::connect_timeout(
+                    &addr(listener.port()),
+                    Duration::from_millis(500),
+                )
+                .unwrap_or_else(|e| panic!("connection {i} was not queued: {e}"))
+            })
+            .collect();
+        assert_eq!(held.len(), n);
     }
 
     /// Set in the child process of the thread test.
