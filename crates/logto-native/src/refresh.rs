@@ -66,7 +66,7 @@ pub(crate) async fn refresh(
 ) -> Result<Refreshed, AuthError> {
     let refresh_token = session.tokens.refresh_token.as_ref().ok_or_else(|| {
         AuthError::SessionEnded(
-            "Logto granted no refresh token (was offline_access refused?)".into(),
+            "Logto granted no refresh token; check that the app may ask for offline_access".into(),
         )
     })?;
     let client = token_client(provider, source.config, None)?;
