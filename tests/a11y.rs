@@ -25,7 +25,9 @@ use logto_desktop::auth::pages::Language;
 use logto_desktop::auth::{AuthError, SignInMethod};
 use logto_desktop::shell::commands::CommandError;
 use logto_desktop::shell::tokens::AccessTokenInfo;
-use logto_desktop::shell::view::{AuthView, Notice, Snapshot, UserView, SIGN_OUT_INCOMPLETE};
+use logto_desktop::shell::view::{
+    AuthView, Notice, Snapshot, UserView, SIGN_OUT_INCOMPLETE, SIGN_OUT_RETRY_LATER,
+};
 use serde_json::{json, Value};
 
 use crate::support::bounded;
@@ -162,6 +164,27 @@ fn cases() -> Vec<Case> {
                     code: SIGN_OUT_INCOMPLETE.to_string(),
                     detail: Some("tenant.example: connection refused".into()),
                 }),
+                amazon_missing: false,
+            },
+        ),
+        Case::shown(
+            "signed-out-retry-later",
+            AuthView::SignedOut {
+                notice: Some(Notice {
+                    code: SIGN_OUT_RETRY_LATER.to_string(),
+                    detail: Some(
+                        "tenant.example: connection refused; the entry could not be removed".into(),
+                    ),
+                }),
+                amazon_missing: false,
+            },
+        ),
+        Case::shown(
+            "signed-out-grant-ended",
+            AuthView::SignedOut {
+                notice: Some(Notice::from_error(&AuthError::GrantEnded(Some(
+                    "grant request is invalid".into(),
+                )))),
                 amazon_missing: false,
             },
         ),
