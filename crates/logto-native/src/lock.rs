@@ -79,13 +79,22 @@ impl EntryLock {
 fn acquire_blocking(path: &Path, wait: Duration) -> Result<Option<Held>, AuthError> {
     let open = || -> std::io::Result<File> {
         if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
+            let mut folders = std::fs::DirBuilder::new();
+            folders.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut folders, 0o700);
+            folders.create(dir)?;
         }
-        OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path)
+        let mut options = OpenOptions::new();
+        options.create(true).truncate(false).write(true);
+        // This user's alone, and never through a symlink planted at the path (it would make the
+        // app create or lock a file somewhere else).
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            options.mode(0o600).custom_flags(libc::O_NOFOLLOW);
+        }
+        options.open(path)
     };
     let unusable = |e: std::io::Error| {
         tracing::warn!(path = %path.display(), error = %e, "the sign-in's lock file cannot be used; refreshing without it");
@@ -137,6 +146,29 @@ mod tests {
         std::fs::write(&blocker, b"").unwrap();
         let lock = EntryLock::new(blocker.join("entry.lock"));
         assert!(lock.acquire().await.unwrap().is_none());
+    }
+
+    #[cfg(unix)]
+    #[tokio::test]
+    async fn issue_16_the_lock_file_is_this_users_and_never_opened_through_a_symlink() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("made");
+        let path = folder.join("entry.lock");
+        let held = EntryLock::new(path.clone()).acquire().await.unwrap();
+        assert!(held.is_some());
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode(&path), 0o600);
+        assert_eq!(mode(&folder), 0o700);
+        drop(held);
+
+        // A symlink at the lock's path: no file is made where it points, and nothing is locked
+        // there (the refresh goes on without the lock, with a warning).
+        let target = dir.path().join("elsewhere");
+        let link = dir.path().join("linked.lock");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        assert!(EntryLock::new(link).acquire().await.unwrap().is_none());
+        assert!(!target.exists(), "created through the symlink");
     }
 
     #[test]
