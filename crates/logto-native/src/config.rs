@@ -327,7 +327,7 @@ pub fn read_config_file(path: &Path) -> Result<Option<SavedConfig>, AuthError> {
 
 /// Writes the config file atomically: a temporary file in the same folder, flushed to disk, then
 /// renamed over the old one, so a crash leaves either the old file or the new one, never half
-/// (see [`write_atomically`]: 0600, and never through a planted symlink).
+/// (see `write_atomically`: 0600, and never through a planted symlink).
 pub fn write_config_file(path: &Path, saved: &SavedConfig) -> std::io::Result<()> {
     let text = serde_json::to_string_pretty(saved).map_err(std::io::Error::other)? + "\n";
     write_atomically(path, text.as_bytes())

@@ -75,7 +75,7 @@ pub(crate) const ACCEPTED_ALGS: [CoreJwsSigningAlgorithm; 9] = [
 ];
 
 /// A discovered, checked provider: metadata, its signing keys, and what was derived from them.
-/// A snapshot: when a token shows it is stale, [`Discovered`] fetches a new one whole.
+/// A snapshot: when a token shows it is stale, `Discovered` fetches a new one whole.
 #[derive(Clone, Debug)]
 pub struct Provider {
     /// The discovery document, after [`check_metadata`] accepted it.

@@ -112,7 +112,7 @@ pub struct Expectation {
 
 impl Loopback {
     /// Binds `127.0.0.1:0`. Never `0.0.0.0`: nothing off this machine may reach it. Listens with
-    /// the system's largest backlog ([`backlog`]), not std's 128.
+    /// the system's largest backlog (`backlog`), not std's 128.
     pub fn bind() -> Result<Self, AuthError> {
         let opened = |e: io::Error| AuthError::Listener(format!("no port could be opened ({e})"));
         let socket =

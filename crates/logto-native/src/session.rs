@@ -46,7 +46,7 @@ pub struct RawIdToken(String);
 
 impl RawIdToken {
     /// Wraps the compact JWS as received; nothing is checked here (that is
-    /// [`crate::id_token::validate`]'s job).
+    /// `id_token::validate`'s job).
     pub fn new(token: String) -> Self {
         RawIdToken(token)
     }
