@@ -1215,17 +1215,6 @@ async fn a_tenant_without_amazon_offers_plain_sign_in_and_says_how_to_add_amazon
     app.quit().await;
 }
 
-/// The `alg` in a JWT's header.
-fn alg_of(jwt: &str) -> Option<String> {
-    use base64::Engine;
-    let header = jwt.split('.').next()?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
-        .ok()?;
-    let header: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    header["alg"].as_str().map(str::to_string)
-}
-
 /// Switches the provider's signing key to a new one of `alg` (RS256: RSA, ES384: EC), as Logto's
 /// Console or `POST /api/configs/oidc/private-keys/rotate` does, keeping the previous key or not.
 async fn switch_keys(idp: &Idp, alg: &str, keep_previous: bool) {
@@ -1247,7 +1236,7 @@ async fn switch_keys(idp: &Idp, alg: &str, keep_previous: bool) {
 /// The algorithm of the ID token the keychain entry holds.
 fn stored_id_token_alg(store: &KeyringStore, idp: &Idp) -> Option<String> {
     let session = crate::support::session::stored_session(store, idp)?;
-    alg_of(session.tokens.id_token.as_ref()?.secret())
+    crate::support::jwt_header_field(session.tokens.id_token.as_ref()?.secret(), "alg")
 }
 
 /// Issue 16: a tenant whose signing key switches between EC and RSA. Logto's discovery lists only

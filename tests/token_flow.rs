@@ -373,13 +373,7 @@ async fn rotate_keys(h: &Harness, keep_previous: bool) -> String {
 }
 
 fn kid_of(jwt: &str) -> Option<String> {
-    use base64::Engine;
-    let header = jwt.split('.').next()?;
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
-        .ok()?;
-    let header: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    header["kid"].as_str().map(str::to_string)
+    crate::support::jwt_header_field(jwt, "kid")
 }
 
 #[tokio::test(flavor = "current_thread")]

@@ -61,3 +61,14 @@ pub fn http() -> reqwest::Client {
         .build()
         .expect("an HTTP client")
 }
+
+/// A field of a JWT's header (`kid`, `alg`), read without checking anything.
+pub fn jwt_header_field(jwt: &str, field: &str) -> Option<String> {
+    use base64::Engine;
+    let header = jwt.split('.').next()?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(header)
+        .ok()?;
+    let header: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    header[field].as_str().map(str::to_string)
+}
