@@ -268,6 +268,34 @@ async fn without_a_sign_in_scripts_get_exit_code_3_a_sentence_and_nothing_on_std
     );
 }
 
+/// Issue 17: output that never aborts. A reader that has gone away (`... | head -c0`, a closed
+/// pipe) makes a command exit 1, never abort (134 with `panic = "abort"`) or die of a signal.
+#[test]
+fn a_closed_pipe_makes_status_and_completions_exit_1_not_abort() {
+    use std::os::unix::process::ExitStatusExt;
+    let sandbox = Sandbox::new();
+    // Configured (signed out; --status reads the keychain and makes no request).
+    let env = [
+        ("LOGTO_ENDPOINT", "http://127.0.0.1:9"),
+        ("LOGTO_APP_ID", "closed-pipe-test"),
+    ];
+    for args in [&["--status"][..], &["completions", "bash"][..]] {
+        let read = run(&sandbox, args, &env);
+        assert_eq!(read.code, 0, "{args:?} with a reader: {read:?}");
+        assert!(!read.stdout.is_empty());
+        let mut child = command(&sandbox, args, &env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("running logto-desktop");
+        // The reading end closes before the program has even started writing.
+        drop(child.stdout.take());
+        let status = child.wait().expect("its exit");
+        assert_eq!(status.signal(), None, "{args:?}: {status:?}");
+        assert_eq!(status.code(), Some(1), "{args:?}: {status:?}");
+    }
+}
+
 #[test]
 fn help_lists_the_commands_and_exit_codes_and_completions_know_the_commands() {
     let sandbox = Sandbox::new();

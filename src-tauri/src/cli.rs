@@ -136,9 +136,13 @@ pub fn main() -> Run {
         return Run::Window;
     };
     if let Command::Completions { shell } = command {
-        let mut out = std::io::stdout();
-        clap_complete::generate(shell, &mut Cli::command(), "logto-desktop", &mut out);
-        return Run::Exit(exit::OK);
+        // Made in memory, then written with errors handled: clap_complete panics on a write
+        // error, and with `panic = "abort"` a closed pipe would abort the process.
+        let mut script = Vec::new();
+        clap_complete::generate(shell, &mut Cli::command(), "logto-desktop", &mut script);
+        let mut out = std::io::stdout().lock();
+        let written = out.write_all(&script).and_then(|_| out.flush()).is_ok();
+        return Run::Exit(if written { exit::OK } else { exit::FAILED });
     }
     init_logging();
     Run::Exit(block_on(async {
@@ -294,8 +298,7 @@ pub async fn status() -> i32 {
             exit::FAILED,
         ),
     };
-    println!("{output}");
-    code
+    printed(&output.to_string(), code)
 }
 
 /// `status [--json]`: who is signed in, read-only and with no network (like `--status`), exiting
