@@ -1218,18 +1218,7 @@ async fn a_tenant_without_amazon_offers_plain_sign_in_and_says_how_to_add_amazon
 /// Switches the provider's signing key to a new one of `alg` (RS256: RSA, ES384: EC), as Logto's
 /// Console or `POST /api/configs/oidc/private-keys/rotate` does, keeping the previous key or not.
 async fn switch_keys(idp: &Idp, alg: &str, keep_previous: bool) {
-    let answer: serde_json::Value = crate::support::http()
-        .post(format!("{}/test/rotate-keys", idp.info.endpoint))
-        .form(&[
-            ("alg", alg),
-            ("keep_previous", if keep_previous { "1" } else { "0" }),
-        ])
-        .send()
-        .await
-        .expect("rotate-keys")
-        .json()
-        .await
-        .expect("rotate-keys JSON");
+    let answer = idp.rotate_keys(keep_previous, Some(alg)).await;
     assert_eq!(answer["alg"], alg, "{answer}");
 }
 

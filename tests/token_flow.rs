@@ -360,15 +360,7 @@ async fn organization_tokens_come_from_a_refresh_with_organization_id() {
 /// Rotates the provider's signing key, keeping the previous public key in its JWKS (Logto's grace
 /// period) or dropping it at once. Returns the new `kid`.
 async fn rotate_keys(h: &Harness, keep_previous: bool) -> String {
-    let answer: serde_json::Value = crate::support::http()
-        .post(format!("{}/test/rotate-keys", h.idp.info.endpoint))
-        .form(&[("keep_previous", if keep_previous { "1" } else { "0" })])
-        .send()
-        .await
-        .expect("rotate-keys")
-        .json()
-        .await
-        .expect("rotate-keys JSON");
+    let answer = h.idp.rotate_keys(keep_previous, None).await;
     answer["kid"].as_str().expect("a new kid").to_string()
 }
 

@@ -144,6 +144,24 @@ impl Idp {
         answer["requests"].as_array().cloned().unwrap_or_default()
     }
 
+    /// Rotates the signing key as Logto's Console does (`POST /test/rotate-keys`; needs
+    /// `IDP_TEST_HOOKS=1`): `keep_previous` keeps the old public key in the JWKS (Logto's grace
+    /// period), `alg` (`ES384` or `RS256`) switches the key type. Returns the provider's answer
+    /// (`kid`, `previous_kid`, `jwks_kids`, `alg`).
+    pub async fn rotate_keys(&self, keep_previous: bool, alg: Option<&str>) -> serde_json::Value {
+        let mut form = vec![("keep_previous", if keep_previous { "1" } else { "0" })];
+        form.extend(alg.map(|alg| ("alg", alg)));
+        crate::support::http()
+            .post(format!("{}/test/rotate-keys", self.info.endpoint))
+            .form(&form)
+            .send()
+            .await
+            .expect("rotate-keys")
+            .json()
+            .await
+            .expect("rotate-keys JSON")
+    }
+
     /// Uses a refresh token at the token endpoint directly, as someone holding a copy would.
     pub async fn refresh_directly(&self, refresh_token: &str) -> reqwest::Response {
         crate::support::http()
