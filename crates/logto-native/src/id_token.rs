@@ -279,28 +279,24 @@ fn check(
 
 fn classify(error: ClaimsVerificationError, token: &CoreIdToken, provider: &Provider) -> Failure {
     match error {
-        // An algorithm this crate accepts, refused only because discovery does not list it.
-        ClaimsVerificationError::SignatureVerification(
-            SignatureVerificationError::DisallowedAlg(_),
-        ) if token.signing_alg().is_ok_and(|alg| {
-            ACCEPTED_ALGS.contains(alg) && !provider.id_token_algs.contains(alg)
-        }) =>
-        {
-            let alg = token
-                .signing_alg()
-                .ok()
-                .and_then(|alg| serde_json::to_value(alg).ok())
-                .and_then(|v| v.as_str().map(str::to_string))
-                .unwrap_or_else(|| "an algorithm".into());
-            Failure::UnlistedAlgorithm(alg)
-        }
         ClaimsVerificationError::SignatureVerification(e) => match e {
+            // An algorithm this crate accepts, refused only because discovery does not list it.
+            SignatureVerificationError::DisallowedAlg(why) => match token.signing_alg() {
+                Ok(alg) if ACCEPTED_ALGS.contains(alg) && !provider.id_token_algs.contains(alg) => {
+                    Failure::UnlistedAlgorithm(
+                        serde_json::to_value(alg)
+                            .ok()
+                            .and_then(|v| v.as_str().map(str::to_string))
+                            .unwrap_or_else(|| "an algorithm".into()),
+                    )
+                }
+                _ => Failure::DisallowedAlgorithm(why),
+            },
             SignatureVerificationError::NoMatchingKey
             | SignatureVerificationError::AmbiguousKeyId(_) => Failure::UnknownKey,
             SignatureVerificationError::CryptoError(_)
             | SignatureVerificationError::InvalidKey(_) => Failure::BadSignature,
-            SignatureVerificationError::DisallowedAlg(why)
-            | SignatureVerificationError::UnsupportedAlg(why) => Failure::DisallowedAlgorithm(why),
+            SignatureVerificationError::UnsupportedAlg(why) => Failure::DisallowedAlgorithm(why),
             SignatureVerificationError::NoSignature => {
                 Failure::DisallowedAlgorithm("it is not signed".into())
             }
