@@ -87,6 +87,21 @@ impl Context {
         }
     }
 
+    /// Revokes the grant of a session that is not kept, best effort and bounded in time (see
+    /// [`Revoker::drop_session`]).
+    pub(crate) async fn drop_session(
+        &self,
+        provider: &Arc<Provider>,
+        session: &Session,
+        why: &str,
+    ) {
+        if let Ok(http) = self.http() {
+            self.revoker(http, provider)
+                .drop_session(session, why)
+                .await;
+        }
+    }
+
     /// Revokes what proves `session`. Revoking the refresh token revokes the whole grant at
     /// Logto, access tokens included.
     pub(crate) async fn revoke(

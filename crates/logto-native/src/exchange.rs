@@ -113,18 +113,18 @@ pub(crate) async fn exchange_code(
     match checked_session(source, provider, pending.nonce, &answer).await {
         Ok(session) => Ok(session),
         Err(e) => {
-            let grant = match answer.refresh_token() {
-                Some(rt) => (rt.secret().as_str(), "refresh_token"),
-                None => (answer.access_token().secret().as_str(), "access_token"),
-            };
-            revoke::drop_token(
-                source.http,
-                provider,
-                &source.config.app_id,
-                grant,
-                "the sign-in's answer was refused",
-            )
-            .await;
+            if let Some(grant) =
+                revoke::grant_of(answer.refresh_token(), Some(answer.access_token()))
+            {
+                revoke::drop_token(
+                    source.http,
+                    provider,
+                    &source.config.app_id,
+                    grant,
+                    "the sign-in's answer was refused",
+                )
+                .await;
+            }
             Err(e)
         }
     }

@@ -17,10 +17,19 @@ pub const DROP_REVOCATION_BOUND: Duration = Duration::from_secs(5);
 /// The token whose revocation ends `session`'s grant, with its `token_type_hint`: the refresh
 /// token (which takes the whole grant at Logto with it), else the default access token.
 pub fn grant_token(session: &Session) -> Option<(&str, &'static str)> {
-    match (
-        &session.tokens.refresh_token,
+    grant_of(
+        session.tokens.refresh_token.as_ref(),
         session.default_access_token(),
-    ) {
+    )
+}
+
+/// The token whose revocation ends the grant that issued `refresh` and `access`: the refresh
+/// token when there is one, else the access token.
+pub(crate) fn grant_of<'a>(
+    refresh: Option<&'a oauth2::RefreshToken>,
+    access: Option<&'a oauth2::AccessToken>,
+) -> Option<(&'a str, &'static str)> {
+    match (refresh, access) {
         (Some(rt), _) => Some((rt.secret().as_str(), "refresh_token")),
         (None, Some(at)) => Some((at.secret().as_str(), "access_token")),
         (None, None) => None,

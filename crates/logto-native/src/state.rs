@@ -96,15 +96,7 @@ impl AuthState {
         still_current: impl FnOnce() -> bool,
     ) -> Result<User, AuthError> {
         let session = &authorized.session;
-        let drop_session = |why: &'static str| async move {
-            let http = match ctx.http() {
-                Ok(http) => http.clone(),
-                Err(_) => return,
-            };
-            ctx.revoker(&http, &authorized.provider)
-                .drop_session(session, why)
-                .await;
-        };
+        let drop_session = |why| ctx.drop_session(&authorized.provider, session, why);
         // No refresh of an older session may land on top of this one.
         let _exclusive = match self.exclusive().await {
             Ok(exclusive) => exclusive,
@@ -120,11 +112,12 @@ impl AuthState {
         // Another program may have stored a sign-in since this one started: it is replaced, so
         // its grant is revoked rather than left alive with nothing holding it.
         if let Ok(Entry::Session(stored)) = self.read_entry().await {
-            if let Ok(http) = ctx.http() {
-                ctx.revoker(http, &authorized.provider)
-                    .drop_session(&stored, "a new sign-in replaced it in the keychain")
-                    .await;
-            }
+            ctx.drop_session(
+                &authorized.provider,
+                &stored,
+                "a new sign-in replaced it in the keychain",
+            )
+            .await;
         }
         if let Err(e) = self.save(session).await {
             drop_session("it could not be saved").await;
