@@ -64,19 +64,22 @@ pub struct SignOutReport {
     pub not_removed: Option<String>,
     /// The entry that could not be removed is marked signed out: no later start uses it.
     pub marked: bool,
-    /// The grant Logto could not be told about is revoked at the next start
-    /// ([`AuthService::prefetch`]), because its refresh token stayed in the marked entry.
-    pub revoke_at_next_start: bool,
 }
 
 impl SignOutReport {
+    /// Whether the grant Logto could not be told about is revoked at the next start
+    /// ([`AuthService::prefetch`]): its refresh token stayed in the marked entry.
+    pub fn revokes_at_next_start(&self) -> bool {
+        self.marked && self.not_told.is_some()
+    }
+
     /// What could not be done, each thing said once, for a terminal.
     pub(crate) fn sentences(&self) -> Option<String> {
         let told = self.not_told.as_ref().map(|why| {
             format!("You are signed out on this computer, but Logto could not be told ({why}).")
         });
         let removed = self.not_removed.as_ref().map(|why| {
-            let then = if self.revoke_at_next_start {
+            let then = if self.revokes_at_next_start() {
                 "it will not be used again, and Logto will be told when the app next starts"
             } else if self.marked {
                 "it will not be used again"

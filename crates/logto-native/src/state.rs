@@ -385,7 +385,6 @@ impl AuthState {
                 (Some(marks), Some(rt)) => marks.add_unrevoked(rt.secret()).is_ok(),
                 _ => false,
             };
-            report.revoke_at_next_start = report.marked && report.not_told.is_some();
             report.not_removed = Some(e.detail().unwrap_or_else(|| e.to_string()));
         }
         report.warning = report.sentences();

@@ -237,17 +237,21 @@ impl SignedOutMarks {
 
     fn put(&self, token: &str, unrevoked: bool) -> std::io::Result<()> {
         let hash = Self::hash(token);
-        let mut lines: Vec<String> = self
-            .read()
-            .into_iter()
-            .filter(|l| Self::hash_of(l) != hash)
-            .collect();
+        let mut lines = self.lines_without(&hash);
         lines.push(if unrevoked {
             format!("{hash} {UNREVOKED}")
         } else {
             hash
         });
         self.write(&lines)
+    }
+
+    /// The marks but the one of `hash`.
+    fn lines_without(&self, hash: &str) -> Vec<String> {
+        self.read()
+            .into_iter()
+            .filter(|l| Self::hash_of(l) != hash)
+            .collect()
     }
 
     /// The hash a line marks; a line is the hash, then a word about it (older files: the hash
@@ -270,13 +274,7 @@ impl SignedOutMarks {
 
     /// Forgets `token`'s mark (once its entry is gone); the file is removed with the last mark.
     pub fn remove(&self, token: &str) -> std::io::Result<()> {
-        let hash = Self::hash(token);
-        let lines: Vec<String> = self
-            .read()
-            .into_iter()
-            .filter(|l| Self::hash_of(l) != hash)
-            .collect();
-        self.write(&lines)
+        self.write(&self.lines_without(&Self::hash(token)))
     }
 }
 

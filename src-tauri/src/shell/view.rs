@@ -73,7 +73,7 @@ pub fn sign_out_notice(report: &crate::auth::SignOutReport) -> Option<Notice> {
         (None, None) => return None,
         (Some(_), None) => SIGN_OUT_INCOMPLETE,
         (_, Some(_)) if !report.marked => SIGN_OUT_ENTRY_STUCK,
-        (Some(_), Some(_)) if report.revoke_at_next_start => SIGN_OUT_RETRY_LATER,
+        (Some(_), Some(_)) if report.revokes_at_next_start() => SIGN_OUT_RETRY_LATER,
         (_, Some(_)) => SIGN_OUT_ENTRY_KEPT,
     };
     let faults: Vec<&str> = [&report.not_told, &report.not_removed]
@@ -190,7 +190,6 @@ mod tests {
             not_told: not_told.then(|| fault.to_string()),
             not_removed: not_removed.then(|| kept.to_string()),
             marked,
-            revoke_at_next_start: not_told && not_removed && marked,
             ..SignOutReport::default()
         };
         assert_eq!(sign_out_notice(&report(false, false, false)), None);
