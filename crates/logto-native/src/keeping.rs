@@ -275,15 +275,26 @@ async fn a_slow_finish_gives_the_tab_a_neutral_page_within_the_bound() {
         .expect("the sign-in still completes");
 }
 
+/// Signed in on `stand` (refresh token `RT-1`), remembering signed-out sessions at `marks`, with
+/// a keychain that from now on will not delete the entry.
+async fn signed_in_with_a_keychain_that_will_not_delete(
+    stand: &Stand,
+    marks: &std::path::Path,
+) -> (Arc<AuthService>, Arc<MemoryStore>) {
+    stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-1"));
+    let (service, store) =
+        stand.service_on(Arc::new(MemoryStore::default()), Some(marks.to_path_buf()));
+    sign_in(&service).await.expect("signed in");
+    *store.fail_delete.lock().expect("lock") = true;
+    (service, store)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_keychain_that_will_not_let_go_neither_stops_sign_out_nor_brings_the_session_back() {
     let stand = Stand::start();
-    stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-1"));
     let marks = tempfile::tempdir().expect("a folder");
     let path = marks.path().join("signed-out");
-    let (service, store) = stand.service_on(Arc::new(MemoryStore::default()), Some(path.clone()));
-    sign_in(&service).await.expect("signed in");
-    *store.fail_delete.lock().expect("lock") = true;
+    let (service, store) = signed_in_with_a_keychain_that_will_not_delete(&stand, &path).await;
 
     let report = service.sign_out().await.expect("sign-out goes on");
     assert!(report.revoked, "Logto was told");
@@ -432,12 +443,9 @@ async fn shared_and_unreadable_the_keychain_stops_a_refresh_and_loses_nothing() 
 async fn issue_16_a_sign_out_that_can_neither_tell_logto_nor_empty_the_keychain_says_both_and_revokes_later(
 ) {
     let stand = Stand::start();
-    stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-1"));
     let marks = tempfile::tempdir().expect("a folder");
     let path = marks.path().join("signed-out");
-    let (service, store) = stand.service_on(Arc::new(MemoryStore::default()), Some(path.clone()));
-    sign_in(&service).await.expect("signed in");
-    *store.fail_delete.lock().expect("lock") = true;
+    let (service, store) = signed_in_with_a_keychain_that_will_not_delete(&stand, &path).await;
     *stand.state.revocation_status.lock().expect("lock") = 503;
 
     let report = service.sign_out().await.expect("sign-out goes on");
