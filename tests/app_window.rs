@@ -21,7 +21,7 @@ use logto_desktop::auth::{KeyringStore, TokenStore};
 use url::Url;
 
 use crate::support::chrome::{webdriver_client, Chrome};
-use crate::support::idp::Idp;
+use crate::support::idp::{Idp, TestUser};
 use crate::support::session::{empty_keychain, redirect_port, session_secrets};
 use crate::support::xvfb::Xvfb;
 use crate::support::{bounded, free_port, nothing_listens_on};
@@ -1222,6 +1222,19 @@ async fn switch_keys(idp: &Idp, alg: &str, keep_previous: bool) {
     assert_eq!(answer["alg"], alg, "{answer}");
 }
 
+/// Clicks Sign in, signs in as `user` with a password in the browser tab the app opened, and
+/// waits for the signed-in screen.
+async fn sign_in_as(app: &App, sandbox: &Sandbox, chrome: &Chrome, user: &TestUser) {
+    let opened = sandbox.opened().len();
+    app.click("sign-in").await;
+    let url = sandbox.wait_opened(opened + 1).await;
+    chrome
+        .sign_in_with_password(&url, &user.username, &user.password)
+        .await;
+    chrome.landed_on("ok").await;
+    app.wait_state("signed-in").await;
+}
+
 /// The algorithm of the ID token the keychain entry holds.
 fn stored_id_token_alg(store: &KeyringStore, idp: &Idp) -> Option<String> {
     let session = crate::support::session::stored_session(store, idp)?;
@@ -1251,13 +1264,7 @@ async fn a_key_type_switch_is_followed(from: &str, to: &str) {
     // A window signed in under the first key type, with discovery and the keys fetched then.
     let app = App::launch(&sandbox, Lang::En, &env).await;
     app.wait_state("signed-out").await;
-    app.click("sign-in").await;
-    let url = sandbox.wait_opened(1).await;
-    chrome
-        .sign_in_with_password(&url, &alice.username, &alice.password)
-        .await;
-    chrome.landed_on("ok").await;
-    app.wait_state("signed-in").await;
+    sign_in_as(&app, &sandbox, &chrome, &alice).await;
     assert_eq!(stored_id_token_alg(&store, &idp).as_deref(), Some(from));
     let answer = app
         .invoke("get_access_token", serde_json::json!({ "resource": API }))
@@ -1306,14 +1313,7 @@ async fn a_key_type_switch_is_followed(from: &str, to: &str) {
     switch_keys(&idp, to, true).await;
     // The sign-out above revoked its grant; nothing more may be.
     let revoked = idp.requests_to("/oidc/token/revocation").await.len();
-    let opened = sandbox.opened().len();
-    app.click("sign-in").await;
-    let url = sandbox.wait_opened(opened + 1).await;
-    chrome
-        .sign_in_with_password(&url, &alice.username, &alice.password)
-        .await;
-    chrome.landed_on("ok").await;
-    app.wait_state("signed-in").await;
+    sign_in_as(&app, &sandbox, &chrome, &alice).await;
     assert_eq!(stored_id_token_alg(&store, &idp).as_deref(), Some(to));
     assert_eq!(
         idp.requests_to("/oidc/token/revocation").await.len(),
