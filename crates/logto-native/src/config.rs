@@ -386,7 +386,7 @@ fn write_atomically_with(
 }
 
 /// Makes `dir` and its missing parents, each 0700 on Unix: they hold this user's files only.
-fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
+pub(crate) fn create_private_dir_all(dir: &Path) -> std::io::Result<()> {
     let mut builder = std::fs::DirBuilder::new();
     builder.recursive(true);
     #[cfg(unix)]

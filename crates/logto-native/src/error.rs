@@ -6,7 +6,7 @@
 use std::fmt;
 
 /// Everything that can stop a sign-in, a restore or a sign-out.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum AuthError {
     /// The endpoint or app id is missing or malformed.

@@ -19,8 +19,8 @@ use crate::exchange::exchange_code;
 use crate::id_token::Source;
 use crate::loopback::{Expectation, Loopback, Reply};
 use crate::pages;
-use crate::service::SignInWaiting;
 use crate::session::Session;
+use crate::status::SignInWaiting;
 
 /// The sign-in in progress, if any.
 #[derive(Default)]

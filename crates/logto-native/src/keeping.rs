@@ -565,3 +565,93 @@ async fn issue_16_restore_never_removes_a_sign_in_stored_after_it_read_the_entry
         );
     }
 }
+
+/// The status `service` shows within `bound`, once `matches` says it is the one awaited.
+async fn status_within(
+    service: &AuthService,
+    bound: Duration,
+    matches: impl Fn(&super::Status) -> bool,
+) -> super::Status {
+    let mut status = service.subscribe();
+    let seen = tokio::time::timeout(bound, async {
+        status.wait_for(|s| matches(s)).await.map(|s| s.clone())
+    })
+    .await;
+    match seen {
+        Ok(Ok(seen)) => seen,
+        _ => panic!(
+            "not within {bound:?}; the status is {:?}",
+            *service.subscribe().borrow()
+        ),
+    }
+}
+
+/// Issue 17: two programs on one entry, the window following the other. A sign-out, a sign-in
+/// and a refresh made by the other program reach the window's status within a second (the
+/// promise), with no request to Logto from the window.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_17_what_another_program_does_reaches_the_status_within_a_second() {
+    use super::{SignedOutWhy, Status};
+    const WITHIN: Duration = Duration::from_secs(1);
+    let stand = Stand::start();
+    stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-1"));
+    let dir = tempfile::tempdir().expect("a folder");
+    let lock = || super::lock::EntryLock::new(dir.path().join("entry.lock"));
+    let store = Arc::new(MemoryStore::default());
+    let window = stand.service_with(store.clone(), |s| s.with_entry_lock(lock()));
+    let script = stand.service_with(store.clone(), |s| s.with_entry_lock(lock()));
+    window.follow_other_programs().expect("following");
+    window.restore().await.expect("restored");
+    assert!(matches!(
+        *window.subscribe().borrow(),
+        Status::SignedOut(None)
+    ));
+
+    // A sign-in elsewhere: the window shows its user, and holds its session.
+    sign_in(&script).await.expect("signed in");
+    let shown = status_within(&window, WITHIN, |s| matches!(s, Status::SignedIn(_))).await;
+    let Status::SignedIn(user) = shown else {
+        unreachable!()
+    };
+    assert_eq!(Some(user), script.current_user().await);
+    assert!(window.is_authenticated().await);
+
+    // A refresh elsewhere rotates the refresh token: the window's own next refresh (an API's
+    // token is never kept in the entry) uses the rotated one, never the used one.
+    stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-rotated"));
+    script
+        .get_access_token(Some(API), None)
+        .await
+        .expect("a token");
+    let used = Arc::new(std::sync::Mutex::new(None));
+    let seen = used.clone();
+    stand.on_token(move |c| {
+        *seen.lock().expect("seen") = c.param("refresh_token").map(str::to_string);
+        c.stand.signed_answer(|_| {}, "RT-3")
+    });
+    window
+        .get_access_token(Some(API), None)
+        .await
+        .expect("a token");
+    assert_eq!(
+        used.lock().expect("used").as_deref(),
+        Some("RT-rotated"),
+        "the window refreshed with the refresh token the other program kept"
+    );
+
+    // A sign-out elsewhere: signed out here too, saying where it happened; nothing revoked twice.
+    let requests = stand.requests().len();
+    script.sign_out().await.expect("signed out");
+    let requests_of_the_sign_out = stand.requests().len() - requests;
+    let shown = status_within(&window, WITHIN, |s| matches!(s, Status::SignedOut(Some(_)))).await;
+    assert!(
+        matches!(shown, Status::SignedOut(Some(SignedOutWhy::Elsewhere))),
+        "{shown:?}"
+    );
+    assert!(!window.is_authenticated().await);
+    assert_eq!(
+        stand.requests().len() - requests,
+        requests_of_the_sign_out,
+        "the window made no request of its own"
+    );
+}

@@ -41,6 +41,7 @@ pub mod id_token;
 mod keeping;
 pub mod lock;
 pub mod loopback;
+mod notice;
 pub mod pages;
 pub mod picture;
 #[cfg(test)]
@@ -54,6 +55,7 @@ pub mod session;
 #[cfg(test)]
 mod stand;
 mod state;
+pub mod status;
 pub mod store;
 pub mod tenant;
 pub mod tokens;
@@ -63,10 +65,11 @@ pub use browser::{Browser, SystemBrowser};
 pub use config::Config;
 pub use error::AuthError;
 pub use lock::EntryLock;
-pub use service::{AuthService, SignInWaiting, SignOutReport};
+pub use service::AuthService;
 pub use session::User;
+pub use status::{SignInWaiting, SignOutReport, SignedOutWhy, Status};
 pub use store::{KeyringStore, MemoryStore, TokenStore};
-pub use tokens::CachedToken;
+pub use tokens::{CachedToken, TokenInfo};
 
 /// README.md's examples, compiled by `cargo test --doc` so that they keep up with the API. Only
 /// under doctest: the crate's own docs stay the overview above.

@@ -18,83 +18,14 @@ use crate::discovery::Provider;
 use crate::error::AuthError;
 use crate::flow::SignInFlow;
 use crate::lock::EntryLock;
+use crate::notice::{ChangeNotice, Following};
 use crate::session::User;
-use crate::state::AuthState;
+use crate::state::{AuthState, Elsewhere};
+use crate::status::{Publisher, SignedOutWhy, Status};
+pub use crate::status::{SignInWaiting, SignOutReport};
 use crate::store::{KeyringStore, SignedOutMarks, TokenStore};
 use crate::tenant::{self, OfferCache};
 use crate::tokens::{CachedToken, Clock};
-
-/// What the window needs while a sign-in waits for the browser. Its `Debug` leaves the URL out.
-#[derive(Clone)]
-pub struct SignInWaiting {
-    /// The authorization URL, for "Copy link" and "Open the browser again". It holds `state` and
-    /// `nonce`, so the shell keeps it out of the page and the logs.
-    pub url: Url,
-    /// Seconds since the Unix epoch when the wait ends.
-    pub deadline: u64,
-    /// Set when the browser could not be opened; the wait goes on so the link can be copied.
-    pub browser_error: Option<String>,
-}
-
-impl std::fmt::Debug for SignInWaiting {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        // The URL carries `state`, `nonce` and the PKCE challenge.
-        f.debug_struct("SignInWaiting")
-            .field("url", &"[redacted]")
-            .field("deadline", &self.deadline)
-            .field("browser_error", &self.browser_error)
-            .finish()
-    }
-}
-
-/// What sign-out managed to do. Local state is always cleared.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct SignOutReport {
-    /// Logto revoked the grant (its refresh token); false when it could not be told.
-    pub revoked: bool,
-    /// The end-session page was opened in the browser, to end the browser's Logto session.
-    pub browser_session_ended: bool,
-    /// Set when something could not be done, in sentences for a terminal: each of the fields
-    /// below that is set, said once.
-    pub warning: Option<String>,
-    /// Why Logto could not be told (the fault itself, such as `127.0.0.1: connection failed`),
-    /// when it could not: the grant is still alive there.
-    pub not_told: Option<String>,
-    /// Why the keychain entry could not be removed, when it could not.
-    pub not_removed: Option<String>,
-    /// The entry that could not be removed is marked signed out: no later start uses it.
-    pub marked: bool,
-}
-
-impl SignOutReport {
-    /// Whether the grant Logto could not be told about is revoked at the next start
-    /// ([`AuthService::prefetch`]): its refresh token stayed in the marked entry.
-    pub fn revokes_at_next_start(&self) -> bool {
-        self.marked && self.not_told.is_some()
-    }
-
-    /// What could not be done, each thing said once, for a terminal.
-    pub(crate) fn sentences(&self) -> Option<String> {
-        let told = self.not_told.as_ref().map(|why| {
-            format!("You are signed out on this computer, but Logto could not be told ({why}).")
-        });
-        let removed = self.not_removed.as_ref().map(|why| {
-            let then = if self.revokes_at_next_start() {
-                "it will not be used again, and Logto will be told when the app next starts"
-            } else if self.marked {
-                "it will not be used again"
-            } else {
-                "remove it in your keychain app"
-            };
-            format!("The saved sign-in could not be removed from the keychain ({why}); {then}.")
-        });
-        match (told, removed) {
-            (None, None) => None,
-            (Some(one), None) | (None, Some(one)) => Some(one),
-            (Some(told), Some(removed)) => Some(format!("{told} {removed}")),
-        }
-    }
-}
 
 /// A program's sign-in to one Logto app: the configuration, a keychain store and a browser.
 /// Cheap to ask (`restore`, `is_authenticated` use no network); share it in an `Arc`.
@@ -104,6 +35,8 @@ pub struct AuthService {
     state: AuthState,
     /// What the tenant's sign-in experience offers, as last read (the tenant check).
     offer: OfferCache,
+    /// The status, as every change is made (see [`Self::subscribe`]).
+    status: Publisher,
 }
 
 impl AuthService {
@@ -119,6 +52,7 @@ impl AuthService {
             state: AuthState::new(store, &config),
             flow: SignInFlow::default(),
             ctx: Context::new(config, browser),
+            status: Publisher::new(),
         })
     }
 
@@ -150,7 +84,11 @@ impl AuthService {
     /// Shares the keychain entry with other programs safely: refreshes, sign-ins and sign-outs
     /// take `lock` (a file lock) as well as this process's own, so two programs never refresh
     /// with the same refresh token.
+    ///
+    /// Changes this program makes to the entry are also told to the programs that follow it
+    /// ([`Self::follow_other_programs`]), through a notice file beside the lock.
     pub fn with_entry_lock(mut self, lock: EntryLock) -> Self {
+        self.state.notice = Some(ChangeNotice::beside(lock.path()));
         self.state.entry_lock = Some(lock);
         self
     }
@@ -165,6 +103,71 @@ impl AuthService {
     pub fn with_clock(mut self, clock: Clock) -> Self {
         self.state.clock = clock;
         self
+    }
+
+    /// The status as it changes: signed out (and why), signing in, signed in as whom, or what
+    /// failed. It starts [`Status::Unknown`] until [`Self::restore`]; every later change this
+    /// service makes is published, and with [`Self::follow_other_programs`] those of other
+    /// programs sharing the keychain entry too. A window renders it; only the newest counts.
+    ///
+    /// ```no_run
+    /// # async fn show(service: &logto_native::AuthService) {
+    /// let mut status = service.subscribe();
+    /// while status.changed().await.is_ok() {
+    ///     println!("{:?}", *status.borrow_and_update());
+    /// }
+    /// # }
+    /// ```
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<Status> {
+        self.status.subscribe()
+    }
+
+    /// Follows the changes other programs make to the shared keychain entry (a script's
+    /// `sign-out`, a sign-in or a refresh in another process): each reaches [`Self::subscribe`]
+    /// within a second, through the OS's file events on the notice beside the entry lock, with one
+    /// read of the entry per change. Needs [`Self::with_entry_lock`]; runs on the current tokio
+    /// runtime until the service is dropped.
+    pub fn follow_other_programs(self: &Arc<Self>) -> Result<(), AuthError> {
+        let notice = self.state.notice.as_ref().ok_or_else(|| {
+            AuthError::Config("no entry lock is set, so there is nothing to follow".into())
+        })?;
+        let following = notice.follow()?;
+        let service = Arc::downgrade(self);
+        tokio::spawn(async move {
+            // The watcher lives as long as this task.
+            let Following {
+                watcher: _watcher,
+                mut changes,
+            } = following;
+            while changes.recv().await.is_some() {
+                let Some(service) = service.upgrade() else {
+                    return;
+                };
+                service.take_in_change().await;
+            }
+        });
+        Ok(())
+    }
+
+    /// One change another program made, read and published.
+    async fn take_in_change(&self) {
+        match self.state.take_in_change().await {
+            Ok(Elsewhere::Nothing) => {}
+            Ok(Elsewhere::SignedOut) => {
+                tracing::info!("another program signed out");
+                self.status.signed_out(Some(SignedOutWhy::Elsewhere));
+            }
+            // A sign-in here replaces whatever another program stored; until then it is shown.
+            Ok(Elsewhere::SignedIn(_)) if self.is_signing_in() => {}
+            Ok(Elsewhere::SignedIn(user)) => {
+                tracing::info!("another program signed in, or changed the user");
+                self.status.signed_in(user);
+            }
+            Err(e) => tracing::info!(
+                code = e.code(),
+                "another program changed the sign-in; it is read again at the next use"
+            ),
+        }
     }
 
     /// The configuration this service signs in with.
@@ -212,7 +215,16 @@ impl AuthService {
     /// and reported as [`AuthError::CorruptSession`]; one written by a newer version of the app
     /// is left alone and reported as [`AuthError::NewerVersion`].
     pub async fn restore(&self) -> Result<Option<User>, AuthError> {
-        self.state.restore().await
+        let restored = self.state.restore().await;
+        match &restored {
+            Ok(Some(user)) => self.status.signed_in(user.clone()),
+            Ok(None) => self.status.signed_out(None),
+            Err(e @ (AuthError::CorruptSession | AuthError::NewerVersion)) => self
+                .status
+                .set(Status::SignedOut(Some(SignedOutWhy::Ended(e.clone())))),
+            Err(e) => self.status.set(Status::Failed(e.clone())),
+        }
+        restored
     }
 
     /// What [`Self::restore`] would find, changing nothing anywhere (for `--status`): an entry
@@ -251,13 +263,36 @@ impl AuthService {
             return Err(AuthError::AlreadySignedIn);
         }
         let (id, mut cancelled) = self.flow.begin();
+        let on_waiting = |waiting: &SignInWaiting| {
+            if self.flow.is_current(id) {
+                self.status.set(Status::SigningIn {
+                    method,
+                    deadline: waiting.deadline,
+                    browser_error: waiting.browser_error.clone(),
+                });
+            }
+            on_waiting(waiting);
+        };
         let result = self
             .run_sign_in(id, method, on_waiting, &mut cancelled)
             .await;
         self.flow.end(id);
         match &result {
-            Ok(_) => tracing::info!("sign-in completed"),
-            Err(e) => tracing::info!(code = e.code(), "sign-in ended without success"),
+            Ok(user) => {
+                tracing::info!("sign-in completed");
+                self.status.signed_in(user.clone());
+            }
+            Err(e) => {
+                tracing::info!(code = e.code(), "sign-in ended without success");
+                // A newer sign-in replaced this one: its own changes tell the story.
+                if !self.flow.is_running() {
+                    match (e, self.state.current_user().await) {
+                        (_, Some(user)) => self.status.signed_in(user),
+                        (AuthError::Cancelled, None) => self.status.signed_out(None),
+                        (e, None) => self.status.set(Status::Failed(e.clone())),
+                    }
+                }
+            }
         }
         result
     }
@@ -313,7 +348,24 @@ impl AuthService {
     /// the report says what could not be done.
     pub async fn sign_out(&self) -> Result<SignOutReport, AuthError> {
         self.flow.cancel();
-        self.state.sign_out(&self.ctx).await
+        let result = self.state.sign_out(&self.ctx).await;
+        match &result {
+            Ok(report) => self
+                .status
+                .set(Status::SignedOut(Some(SignedOutWhy::SignOut(
+                    report.clone(),
+                )))),
+            Err(e) => self.status.set(Status::Failed(e.clone())),
+        }
+        result
+    }
+
+    /// A session Logto ended (or that ended for another account) while a token was asked for.
+    fn note_ended<T>(&self, result: &Result<T, AuthError>) {
+        if let Err(e @ (AuthError::SessionEnded(_) | AuthError::GrantEnded(_))) = result {
+            self.status
+                .set(Status::SignedOut(Some(SignedOutWhy::Ended(e.clone()))));
+        }
     }
 
     /// Writes to the keychain a rotated refresh token it would not take when a refresh brought it
@@ -323,6 +375,23 @@ impl AuthService {
     /// Logto would revoke the grant. Nothing to do is `Ok`.
     pub async fn flush(&self) -> Result<(), AuthError> {
         self.state.flush().await
+    }
+
+    /// Whether a program that stops now could lose what Logto sent: a refresh is between sending
+    /// its request and keeping the answer, or the rotated refresh token it brought is not in the
+    /// keychain yet. A program asked to stop (Ctrl-C, SIGTERM, quitting) that finds this true
+    /// lets the refresh finish, then calls [`Self::flush`], then stops: a rotated refresh token
+    /// that is lost makes the next refresh revoke the whole grant.
+    ///
+    /// ```no_run
+    /// # async fn on_quit(service: &logto_native::AuthService) {
+    /// if service.has_unkept_answer() {
+    ///     let _ = service.flush().await; // waits for the refresh in flight, then writes
+    /// }
+    /// # }
+    /// ```
+    pub fn has_unkept_answer(&self) -> bool {
+        self.state.has_unkept_answer()
     }
 
     /// Whether a session is held (restored or signed in). No network.
@@ -344,9 +413,12 @@ impl AuthService {
         resource: Option<&str>,
         organization: Option<&str>,
     ) -> Result<CachedToken, AuthError> {
-        self.state
+        let token = self
+            .state
             .get_access_token(&self.ctx, resource, organization)
-            .await
+            .await;
+        self.note_ended(&token);
+        token
     }
 
     /// Logto's organization token: [`Self::get_access_token`] with `organization_id`.
@@ -366,6 +438,8 @@ impl AuthService {
 
     /// Userinfo, read with a fresh default access token; its `sub` must be the session's.
     pub async fn fetch_user_info(&self) -> Result<serde_json::Value, AuthError> {
-        self.state.fetch_user_info(&self.ctx).await
+        let info = self.state.fetch_user_info(&self.ctx).await;
+        self.note_ended(&info);
+        info
     }
 }

@@ -5,7 +5,7 @@
 //! before a new access token leaves; sign-out revokes the newest refresh token and removes the
 //! entry. A new session comes from [`crate::flow`] and is kept by [`AuthState::adopt`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::Mutex as AsyncMutex;
@@ -15,11 +15,35 @@ use crate::discovery::Provider;
 use crate::error::AuthError;
 use crate::flow::Authorized;
 use crate::lock::{EntryLock, Held};
+use crate::notice::ChangeNotice;
 use crate::refresh::{refresh, Refreshed, Verdict};
-use crate::service::SignOutReport;
 use crate::session::{DecodeError, Session, User};
+use crate::status::SignOutReport;
 use crate::store::{SignedOutMarks, TokenStore};
 use crate::tokens::{CachedToken, Clock, TokenKey};
+
+/// What another program's change to the entry meant here.
+pub(crate) enum Elsewhere {
+    Nothing,
+    SignedOut,
+    SignedIn(User),
+}
+
+/// Counts one refresh in flight while held.
+struct InFlight<'a>(&'a AtomicUsize);
+
+impl<'a> InFlight<'a> {
+    fn start(count: &'a AtomicUsize) -> Self {
+        count.fetch_add(1, Ordering::SeqCst);
+        InFlight(count)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// What the keychain entry holds, as this version reads it.
 enum Entry {
@@ -57,6 +81,10 @@ pub(crate) struct AuthState {
     pub(crate) marks: Option<Arc<SignedOutMarks>>,
     /// The lock other programs sharing the keychain entry take too (see [`EntryLock`]).
     pub(crate) entry_lock: Option<EntryLock>,
+    /// Where this program tells the others that it changed the entry, beside the lock.
+    pub(crate) notice: Option<ChangeNotice>,
+    /// Refreshes between sending and keeping their answer (see [`Self::has_unkept_answer`]).
+    in_flight: AtomicUsize,
     /// A restore found a session signed out while Logto could not be told: its grant is to be
     /// revoked when Logto can be reached ([`AuthState::finish_sign_out`]).
     revocation_pending: AtomicBool,
@@ -75,6 +103,8 @@ impl AuthState {
             picture: Mutex::new(None),
             marks: None,
             entry_lock: None,
+            notice: None,
+            in_flight: AtomicUsize::new(0),
             revocation_pending: AtomicBool::new(false),
         }
     }
@@ -179,6 +209,48 @@ impl AuthState {
         }
     }
 
+    /// Takes in what another program did to the entry (it told so through the change notice):
+    /// the entry, read once under the locks, is the newest word. A removed or signed-out entry
+    /// ends the session here; another user's, or a first one, is held. A refresh made elsewhere
+    /// (the same user, newer tokens) is taken in silently.
+    pub(crate) async fn take_in_change(&self) -> Result<Elsewhere, AuthError> {
+        let _exclusive = self.exclusive().await?;
+        let entry = self.read_entry().await?;
+        let mut held = self.session.lock().await;
+        let stored = match entry {
+            Entry::Session(stored) if !self.is_marked(&stored) => Some(stored),
+            Entry::Session(_) | Entry::Missing => None,
+            // Unreadable, or a newer version's: left to the next restore, which says so.
+            Entry::Newer | Entry::Garbage => return Ok(Elsewhere::Nothing),
+        };
+        Ok(match (held.as_ref(), stored) {
+            (None, None) => Elsewhere::Nothing,
+            (Some(_), None) => {
+                *held = None;
+                self.unsaved.store(false, Ordering::SeqCst);
+                *self.picture.lock().unwrap_or_else(|p| p.into_inner()) = None;
+                Elsewhere::SignedOut
+            }
+            // A rotated token this program could not save is newer than what the entry holds.
+            (Some(_), Some(_)) if self.unsaved.load(Ordering::SeqCst) => Elsewhere::Nothing,
+            (Some(ours), Some(stored)) if ours.user.sub == stored.user.sub => {
+                let user = stored.user.clone();
+                let changed = ours.user != user;
+                *held = Some(*stored);
+                if changed {
+                    Elsewhere::SignedIn(user)
+                } else {
+                    Elsewhere::Nothing
+                }
+            }
+            (_, Some(stored)) => {
+                let user = stored.user.clone();
+                *held = Some(*stored);
+                Elsewhere::SignedIn(user)
+            }
+        })
+    }
+
     /// Keeps a restored session in memory; returns its user.
     async fn hold(&self, session: Session) -> User {
         let user = session.user.clone();
@@ -254,7 +326,7 @@ impl AuthState {
     /// Removes a marked session's entry, then its mark. The caller holds both locks and has just
     /// read `session` from the entry.
     async fn forget_marked(&self, session: &Session) {
-        match self.store_op(|store| store.delete()).await {
+        match self.store_write(|store| store.delete()).await {
             Ok(()) => {
                 if let (Some(marks), Some(rt)) = (&self.marks, &session.tokens.refresh_token) {
                     if let Err(e) = marks.remove(rt.secret()) {
@@ -287,7 +359,7 @@ impl AuthState {
 
     async fn discard_corrupt(&self) -> AuthError {
         tracing::warn!("the stored session could not be read; removing it");
-        match self.store_op(|store| store.delete()).await {
+        match self.store_write(|store| store.delete()).await {
             Ok(()) => AuthError::CorruptSession,
             Err(e) => e,
         }
@@ -320,7 +392,7 @@ impl AuthState {
 
     async fn save(&self, session: &Session) -> Result<(), AuthError> {
         let text = session.encode().ok_or(AuthError::SessionTooLarge)?;
-        self.store_op(move |store| store.save(&text)).await
+        self.store_write(move |store| store.save(&text)).await
     }
 
     /// Revokes the refresh token (which ends the grant at Logto), removes the keychain entry, and
@@ -372,7 +444,7 @@ impl AuthState {
         }
         // A keychain that will not let go must not stop the rest of the sign-out, nor bring the
         // session back at the next start; a grant Logto was not told about is revoked then.
-        if let Err(e) = self.store_op(|store| store.delete()).await {
+        if let Err(e) = self.store_write(|store| store.delete()).await {
             tracing::warn!(
                 code = e.code(),
                 "could not remove the session from the keychain"
@@ -386,6 +458,10 @@ impl AuthState {
                 _ => false,
             };
             report.not_removed = Some(e.detail().unwrap_or_else(|| e.to_string()));
+            // The entry stays, but marked: the others are told as if it had gone.
+            if report.marked {
+                self.tell();
+            }
         }
         report.warning = report.sentences();
 
@@ -401,6 +477,13 @@ impl AuthState {
     }
 
     /// Whether a session is held (restored or signed in). No network.
+    /// Whether stopping now could lose what Logto sent: a refresh is under way past the point of
+    /// no return (its request may have reached Logto, which then rotated the refresh token), or
+    /// its rotated token is still unsaved.
+    pub(crate) fn has_unkept_answer(&self) -> bool {
+        self.in_flight.load(Ordering::SeqCst) > 0 || self.unsaved.load(Ordering::SeqCst)
+    }
+
     /// Writes a rotated refresh token the keychain did not take when it arrived. Until it is
     /// written, the entry holds one Logto has used up: a program that stops now would leave the
     /// next user of the entry with a token whose reuse revokes the grant.
@@ -524,6 +607,8 @@ impl AuthState {
         }
         let mut provider = ctx.provider().await?;
         tracing::debug!(resource = ?key.resource, organization = ?key.organization, "refreshing");
+        // From here until its answer is kept, stopping would lose a rotated refresh token.
+        let _in_flight = InFlight::start(&self.in_flight);
         let result = refresh(
             &ctx.source()?,
             &mut provider,
@@ -628,6 +713,23 @@ impl AuthState {
         Ok(())
     }
 
+    /// A change to the entry, told to the programs that follow it (see [`crate::notice`]) once
+    /// made.
+    async fn store_write(
+        &self,
+        op: impl FnOnce(&dyn TokenStore) -> Result<(), AuthError> + Send + 'static,
+    ) -> Result<(), AuthError> {
+        self.store_op(op).await?;
+        self.tell();
+        Ok(())
+    }
+
+    fn tell(&self) {
+        if let Some(notice) = &self.notice {
+            notice.tell();
+        }
+    }
+
     /// Runs a keychain call off the async threads: D-Bus, Keychain Services and Credential
     /// Manager all block.
     async fn store_op<T: Send + 'static>(
@@ -645,7 +747,7 @@ impl AuthState {
     async fn end_session(&self) {
         *self.session.lock().await = None;
         self.unsaved.store(false, Ordering::SeqCst);
-        if let Err(e) = self.store_op(|store| store.delete()).await {
+        if let Err(e) = self.store_write(|store| store.delete()).await {
             tracing::warn!(
                 code = e.code(),
                 "could not remove the ended session from the keychain"

@@ -74,6 +74,33 @@ impl CachedToken {
             None => false,
         }
     }
+
+    /// What may be shown of this token for `resource` or `organization_id` (a window's panel, a
+    /// script's `--json`): never the token itself.
+    pub fn info(&self, resource: Option<String>, organization_id: Option<String>) -> TokenInfo {
+        TokenInfo {
+            resource,
+            organization_id,
+            expires_at: self.expires_at,
+            scope: self.scope.clone(),
+            claims: jwt_claims(self.token.secret()),
+        }
+    }
+}
+
+/// The non-secret parts of an access token, as JSON.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
+pub struct TokenInfo {
+    /// The API resource it is for (RFC 8707), if one was asked for.
+    pub resource: Option<String>,
+    /// The organization it is for, if one was asked for.
+    pub organization_id: Option<String>,
+    /// Seconds since the Unix epoch.
+    pub expires_at: Option<u64>,
+    /// The scopes it was granted, space separated.
+    pub scope: Option<String>,
+    /// The claims of a JWT access token (an API's or an organization's); `None` when opaque.
+    pub claims: Option<serde_json::Value>,
 }
 
 /// The access tokens of one session.
