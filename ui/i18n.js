@@ -96,6 +96,7 @@ export const strings = {
       "sign_out.entry_kept": { title: "Signed out", message: "You're signed out. The system keychain wouldn't remove the saved sign-in, so the app has set it aside and won't use it again." },
       "sign_out.entry_stuck": { title: "Signed out on this computer", message: "You're signed out here, but the system keychain wouldn't remove the saved sign-in. Remove it in your keychain app (such as Passwords and Keys)." },
       "sign_out.retry_later": { title: "Signed out on this computer", message: "You're signed out here. Logto couldn't be told and the keychain wouldn't remove the saved sign-in, so the app has set it aside: it won't be used again, and Logto will be told the next time the app starts." },
+      "session.signed_out_elsewhere": { title: "Signed out elsewhere", message: "Another program on this computer (such as a script running logto-desktop sign-out) signed you out. Sign in again to continue." },
     },
     // The same codes, worded for the first-run form (where the fix is in the form).
     setupErrors: {
@@ -197,6 +198,7 @@ export const strings = {
       "sign_out.entry_kept": { title: "サインアウトしました", message: "サインアウトしました。システムのキーチェーンが保存済みのサインインを削除しなかったため、アプリはそれを使わないよう記録しました。今後使われることはありません。" },
       "sign_out.entry_stuck": { title: "このコンピューターではサインアウトしました", message: "このコンピューターではサインアウトしましたが、システムのキーチェーンが保存済みのサインインを削除しませんでした。キーチェーンのアプリ（「パスワードと鍵」など）で削除してください。" },
       "sign_out.retry_later": { title: "このコンピューターではサインアウトしました", message: "このコンピューターではサインアウトしました。Logto に伝えられず、キーチェーンも保存済みのサインインを削除しなかったため、アプリはそれを使わないよう記録しました。次にアプリを起動したときに Logto へ伝えます。" },
+      "session.signed_out_elsewhere": { title: "別の場所でサインアウトしました", message: "このコンピューター上の別のプログラム（logto-desktop sign-out を実行したスクリプトなど）がサインアウトしました。続けるには、もう一度サインインしてください。" },
     },
     setupErrors: {
       "config.invalid": "エンドポイントとアプリ ID を確認してください。エンドポイントは https://your-tenant.logto.app のような https のアドレス、アプリ ID は Logto Console に表示されているものです。",

@@ -1,151 +1,57 @@
-//! The command line. `logto-desktop` alone opens the window; its subcommands let the scripts of
-//! the person signed in through the window use that sign-in, like `gh auth token`:
-//! `status`, `token` (an access token on stdout, and nothing else), `sign-out` and `completions`.
-//! `--status` is the older spelling of `status --json`, kept as it was.
+//! What the commands do: `status`, `token` (an access token on stdout, and nothing else),
+//! `sign-out` and `completions`, like `gh auth token`, for the scripts of the person signed in
+//! through the window. `--status` is the older spelling of `status --json`, kept as it was.
 //!
 //! The commands open no window and share the window's keychain entry through the core built the
-//! way the window builds it ([`crate::shell::make_service`]), so a refresh here takes the same
-//! cross-process lock as the window's and never races it. They print no refresh token or ID
-//! token, and write nothing but the keychain entry (the lock file holds nothing).
+//! way the window builds it ([`service`]), so a refresh here takes the same cross-process lock as
+//! the window's and never races it. They print no refresh token or ID token, and write nothing but
+//! the keychain entry (the lock file holds nothing).
 
 use std::io::Write;
 
-use clap::{CommandFactory, Parser, Subcommand};
+use clap::Parser;
+use logto_native::pages::Language;
+use logto_native::tenant::OfferCache;
+use logto_native::{AuthError, AuthService, Config, User};
 use serde_json::json;
 
-use crate::auth::pages::Language;
-use crate::auth::{AuthError, AuthService, Config};
-use crate::shell::tokens::AccessTokenInfo;
-use crate::shell::view::UserView;
+use crate::args::{self, exit, Cli, Command};
+use crate::{stop, window};
 
-/// The exit codes, for scripts; `--help` lists them.
-pub mod exit {
-    /// Done.
-    pub const OK: i32 = 0;
-    /// Anything else went wrong: no keychain, no network, a malformed answer...
-    pub const FAILED: i32 = 1;
-    /// The command line was wrong (clap's own code).
-    pub const USAGE: i32 = 2;
-    /// Nobody is signed in (or the app is not set up yet): a person has to sign in in the window.
-    pub const NOT_SIGNED_IN: i32 = 3;
-    /// Logto refused: the sign-in has ended (revoked, expired, used elsewhere), or Logto said no
-    /// to this token (not a member of the organization, an unknown resource).
-    pub const REFUSED: i32 = 4;
-}
-
-const EXIT_CODES: &str = "\
-Exit codes:
-  0  done
-  1  something else failed (no keychain, no network, ...): see the message on stderr
-  2  the command line was not understood
-  3  not signed in: open Logto Desktop (run `logto-desktop`) and sign in
-  4  Logto refused: the sign-in has ended (sign in again), or Logto will not issue that token";
-
-/// Sign in to Logto through the system browser, and use that sign-in from scripts.
-///
-/// Without a command, opens the window.
-#[derive(Debug, Parser)]
-#[command(
-    name = "logto-desktop",
-    version,
-    after_help = EXIT_CODES,
-    args_conflicts_with_subcommands = true
-)]
-pub struct Cli {
-    #[command(subcommand)]
-    command: Option<Command>,
-
-    /// The older spelling of `status --json` (exits 0 when signed out).
-    #[arg(long, hide = true)]
-    status: bool,
-
-    /// WebKitWebDriver starts the browser it drives (this app, under test) with `--automation`;
-    /// the window has nothing to do with it.
-    #[arg(long, hide = true)]
-    automation: bool,
-}
-
-#[derive(Debug, Subcommand)]
-enum Command {
-    /// Show who is signed in (exit code 3 when nobody is). No network.
-    #[command(after_help = EXIT_CODES)]
-    Status {
-        /// Print JSON: {"state":"signed-in","user":{...}}, {"state":"signed-out"} or
-        /// {"state":"error","code":...,"message":...}.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Print an access token for Logto's default audience, an API resource or an organization.
-    ///
-    /// Only the token goes to stdout, so `$(logto-desktop token --resource URL)` is the token.
-    /// A fresh cached token is printed at once; otherwise it is refreshed, one program at a time
-    /// (the window included), and the rotated refresh token is kept in the keychain.
-    #[command(after_help = EXIT_CODES)]
-    Token {
-        /// The API resource indicator (RFC 8707), as registered in Logto's console.
-        #[arg(long, value_name = "URL")]
-        resource: Option<String>,
-        /// An organization id: prints an organization token.
-        #[arg(long, value_name = "ID")]
-        organization: Option<String>,
-        /// Print the token's non-secret parts as JSON instead of the token: resource,
-        /// organization_id, expires_at (Unix seconds), scope and, for a JWT, its claims.
-        #[arg(long)]
-        json: bool,
-    },
-    /// Sign out: revoke the sign-in at Logto and remove it from the keychain.
-    ///
-    /// Like the window's Sign out, this also opens Logto's end-session page in the browser
-    /// (unless LOGTO_END_BROWSER_SESSION=false). The window, if open, notices at its next token
-    /// request.
-    #[command(after_help = EXIT_CODES)]
-    SignOut,
-    /// Print a shell completion script (for example: `logto-desktop completions bash`).
-    Completions {
-        /// The shell to complete in.
-        shell: clap_complete::Shell,
-    },
-}
-
-/// What `main` should do.
-pub enum Run {
-    /// Open the window.
-    Window,
-    /// A command ran; exit with this code.
-    Exit(i32),
-}
-
-/// Parses the command line and runs a command, if one was asked for.
-pub fn main() -> Run {
+/// Parses the command line and runs a command, or starts the window when none was asked for;
+/// returns the exit code.
+pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {
             // Help and version go to stdout with 0; mistakes to stderr with 2.
             let _ = e.print();
-            return Run::Exit(if e.use_stderr() {
+            return if e.use_stderr() {
                 exit::USAGE
             } else {
                 exit::OK
-            });
+            };
         }
     };
     if cli.status {
-        return Run::Exit(block_on(status()));
+        return block_on(status());
     }
     let Some(command) = cli.command else {
-        return Run::Window;
+        // Everything after the program's name goes to the window as it came (WebKitWebDriver's
+        // `--automation` among it).
+        return window::open(std::env::args_os().skip(1));
     };
     if let Command::Completions { shell } = command {
         // Made in memory, then written with errors handled: clap_complete panics on a write
         // error, and with `panic = "abort"` a closed pipe would abort the process.
         let mut script = Vec::new();
-        clap_complete::generate(shell, &mut Cli::command(), "logto-desktop", &mut script);
+        clap_complete::generate(shell, &mut args::command(), "logto-desktop", &mut script);
         let mut out = std::io::stdout().lock();
         let written = out.write_all(&script).and_then(|_| out.flush()).is_ok();
-        return Run::Exit(if written { exit::OK } else { exit::FAILED });
+        return if written { exit::OK } else { exit::FAILED };
     }
     init_logging();
-    Run::Exit(block_on(async {
+    block_on(async {
         match command {
             Command::Status { json } => status_command(json).await,
             Command::Token {
@@ -156,7 +62,7 @@ pub fn main() -> Run {
             Command::SignOut => sign_out().await,
             Command::Completions { .. } => exit::OK,
         }
-    }))
+    })
 }
 
 /// Runs a command on a runtime of its own (one thread: a command does one thing at a time).
@@ -174,9 +80,16 @@ fn block_on(command: impl std::future::Future<Output = i32>) -> i32 {
 }
 
 /// What `status --json` and `--status` print for a session read from the keychain.
-fn state_json(user: Option<crate::auth::User>) -> serde_json::Value {
+fn state_json(user: Option<User>) -> serde_json::Value {
     match user {
-        Some(user) => json!({ "state": "signed-in", "user": UserView::from(user) }),
+        // The window's view of the user: no `sub`, and the picture only as the window fetched it.
+        Some(user) => json!({ "state": "signed-in", "user": {
+            "name": user.name,
+            "username": user.username,
+            "email": user.email,
+            "picture": null,
+            "identities": user.identities,
+        } }),
         None => json!({ "state": "signed-out" }),
     }
 }
@@ -208,6 +121,8 @@ enum Failure {
     /// No endpoint and app id anywhere: the window's first-run screen has not been through.
     NotSetUp,
     Auth(AuthError),
+    /// A stop signal ended the command; the exit code it gets.
+    Stopped(i32),
 }
 
 impl From<AuthError> for Failure {
@@ -221,6 +136,7 @@ impl Failure {
         match self {
             Failure::NotSetUp => AuthError::NotSignedIn.code(),
             Failure::Auth(e) => e.code(),
+            Failure::Stopped(_) => "stopped",
         }
     }
 
@@ -232,11 +148,13 @@ impl Failure {
                 "You are not signed in. Open Logto Desktop (run `logto-desktop`) and sign in.".into()
             }
             Failure::Auth(e) => e.to_string(),
+            Failure::Stopped(_) => "Stopped.".into(),
         }
     }
 
     fn exit_code(&self) -> i32 {
         match self {
+            Failure::Stopped(code) => *code,
             Failure::NotSetUp => exit::NOT_SIGNED_IN,
             Failure::Auth(e) => match e {
                 // The entry could not be read and was removed: nobody is signed in now.
@@ -251,16 +169,30 @@ impl Failure {
 
     /// Says so on stderr, and returns the exit code.
     fn report(&self) -> i32 {
-        eprintln!("logto-desktop: {}", self.message());
+        // Stopped on request: nothing to explain.
+        if !matches!(self, Failure::Stopped(_)) {
+            eprintln!("logto-desktop: {}", self.message());
+        }
         self.exit_code()
     }
 }
 
 /// The core, built as the window builds it: the same configuration (the environment, else the
-/// config file), keychain entry and entry lock.
+/// config file), keychain entry, entry lock and tenant cache.
 fn service() -> Result<AuthService, Failure> {
     let (config, _) = Config::resolve_from_system()?.ok_or(Failure::NotSetUp)?;
-    Ok(crate::shell::make_service(config, Language::default())?)
+    Ok(make_service(config)?)
+}
+
+fn make_service(mut config: Config) -> Result<AuthService, AuthError> {
+    if config.ui_locales.is_none() {
+        config.ui_locales = Some(Language::default().tag().to_string());
+    }
+    let mut service = AuthService::on_this_system(config)?;
+    if let Some(path) = OfferCache::default_path() {
+        service = service.with_offer_file(path);
+    }
+    Ok(service)
 }
 
 /// Writes `text` and a newline to stdout; false when stdout is gone (a closed pipe).
@@ -286,7 +218,7 @@ pub async fn status() -> i32 {
         let (config, _) = Config::resolve_from_system()?.ok_or_else(|| {
             AuthError::Config("no Logto endpoint and app id are configured".into())
         })?;
-        let service = crate::shell::make_service(config, Language::default())?;
+        let service = make_service(config)?;
         // Read-only: a status command changes nothing, not even an entry it cannot read.
         service.peek().await
     }
@@ -351,17 +283,22 @@ async fn token(resource: Option<&str>, organization: Option<&str>, as_json: bool
         let service = service()?;
         // As a start of the window: the entry, with no network.
         service.restore().await?.ok_or(AuthError::NotSignedIn)?;
-        let token = service.get_access_token(resource, organization).await;
-        if let Err(AuthError::Keychain(_)) = &token {
-            keep_the_rotated_token(&service).await;
+        let work = async {
+            let token = service.get_access_token(resource, organization).await;
+            if let Err(AuthError::Keychain(_)) = &token {
+                keep_the_rotated_token(&service).await;
+            }
+            token
+        };
+        match stop::deferred(&service, work).await {
+            Ok(token) => Ok::<_, Failure>(token?),
+            Err(code) => Err(Failure::Stopped(code)),
         }
-        Ok::<_, Failure>(token?)
     }
     .await;
     match result {
         Ok(token) if as_json => {
-            let info = AccessTokenInfo::new(
-                &token,
+            let info = token.info(
                 resource.map(str::to_string),
                 organization.map(str::to_string),
             );
@@ -377,7 +314,7 @@ async fn token(resource: Option<&str>, organization: Option<&str>, as_json: bool
         }
         Ok(token) => printed(token.token.secret(), exit::OK),
         Err(failure) => {
-            if as_json {
+            if as_json && !matches!(failure, Failure::Stopped(_)) {
                 let text =
                     json!({ "error": { "code": failure.code(), "message": failure.message() } });
                 print(&text.to_string());
@@ -390,7 +327,7 @@ async fn token(resource: Option<&str>, organization: Option<&str>, as_json: bool
 /// A refresh whose rotated token the keychain would not take: the window would write it at its
 /// next request, but this process is about to end, and the entry holds a token Logto has used
 /// up. Try a few more times over a few seconds (a keychain being unlocked, a D-Bus hiccup).
-async fn keep_the_rotated_token(service: &crate::auth::AuthService) {
+async fn keep_the_rotated_token(service: &AuthService) {
     for attempt in 0..5 {
         match service.flush().await {
             Ok(()) => return,

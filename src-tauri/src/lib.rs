@@ -6,11 +6,12 @@
 //!   loopback, keychain. Knows no Tauri.
 //! - [`shell`]: the Tauri side: the state the window sees, commands, events, the app menu.
 //!
-//! `run()` is what the binary calls; `build_app()` takes any builder so tests can pass Tauri's
+//! The command line is its own program (src-tauri/cli), on the core alone.
+//!
+//! `run()` is what the window program calls; `build_app()` takes any builder so tests can pass Tauri's
 //! mock builder.
 
 pub use logto_native as auth;
-pub mod cli;
 pub mod shell;
 
 pub use shell::run;

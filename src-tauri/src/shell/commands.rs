@@ -10,12 +10,10 @@ use tauri::{AppHandle, Runtime, State};
 use url::Url;
 
 use super::view::{
-    sign_out_notice, AuthView, Notice, Snapshot, SIGN_OUT_ENTRY_KEPT, SIGN_OUT_ENTRY_STUCK,
-    SIGN_OUT_INCOMPLETE, SIGN_OUT_RETRY_LATER,
+    AuthView, Notice, Snapshot, UserView, SIGNED_OUT_ELSEWHERE, SIGN_OUT_ENTRY_KEPT,
+    SIGN_OUT_ENTRY_STUCK, SIGN_OUT_INCOMPLETE, SIGN_OUT_RETRY_LATER,
 };
-use super::{
-    focus_main, make_service, restore, set_view, show_signed_out, Shell, FIRST_STATE_WAIT,
-};
+use super::{focus_main, make_service, replace_view_if, restore, Shell, FIRST_STATE_WAIT};
 use crate::auth::config::{write_config_file, SavedConfig};
 use crate::auth::pages::Language;
 use crate::auth::{AuthError, AuthService, Browser, Config, SignInMethod, SystemBrowser};
@@ -25,7 +23,7 @@ pub const NOT_SIGNING_IN: &str = "sign_in.not_in_progress";
 pub const CLIPBOARD_UNAVAILABLE: &str = "clipboard.unavailable";
 pub const CONFIG_SAVE_FAILED: &str = "config.save_failed";
 pub const SETUP_NOT_NEEDED: &str = "setup.not_needed";
-pub const SHELL_CODES: [&str; 8] = [
+pub const SHELL_CODES: [&str; 9] = [
     NOT_SIGNING_IN,
     CLIPBOARD_UNAVAILABLE,
     CONFIG_SAVE_FAILED,
@@ -34,6 +32,7 @@ pub const SHELL_CODES: [&str; 8] = [
     SIGN_OUT_ENTRY_KEPT,
     SIGN_OUT_ENTRY_STUCK,
     SIGN_OUT_RETRY_LATER,
+    SIGNED_OUT_ELSEWHERE,
 ];
 
 #[derive(Debug, Serialize)]
@@ -138,43 +137,28 @@ pub fn start_sign_in<R: Runtime>(
     service: Arc<AuthService>,
     method: SignInMethod,
 ) {
+    // The core's status carries each step to the window (see `render`); here only what the
+    // status does not: the window to the front, and the picture.
     tauri::async_runtime::spawn(async move {
-        let waiting_app = app.clone();
-        let result = service
-            .sign_in(method, move |waiting| {
-                set_view(
-                    &waiting_app,
-                    AuthView::SigningIn {
-                        method,
-                        deadline: waiting.deadline,
-                        browser_error: waiting.browser_error.clone(),
-                    },
-                );
-            })
-            .await;
-        match result {
+        match service.sign_in(method, |_| {}).await {
             Ok(user) => {
-                set_view(&app, AuthView::signed_in(&service, user.clone()));
                 focus_main(&app);
                 // Initials first; the picture follows when the app has fetched it.
                 match service.load_picture().await {
-                    Ok(Some(_)) if service.current_user().await.as_ref() == Some(&user) => {
-                        set_view(&app, AuthView::signed_in(&service, user));
-                    }
-                    Ok(_) => {}
+                    Ok(Some(_)) => replace_view_if(&app, |view| match view {
+                        AuthView::SignedIn { user: shown, .. }
+                            if *shown == UserView::from(user.clone()) =>
+                        {
+                            Some(AuthView::signed_in(&service, user))
+                        }
+                        _ => None,
+                    }),
+                    Ok(None) => {}
                     Err(e) => tracing::info!(code = e.code(), "the picture was not shown"),
                 }
             }
-            // A newer sign-in replaced this one: its own events tell the story.
-            Err(AuthError::Cancelled) if service.is_signing_in() => {}
-            Err(AuthError::Cancelled) => match service.current_user().await {
-                Some(user) => set_view(&app, AuthView::signed_in(&service, user)),
-                None => show_signed_out(&app, service, None),
-            },
-            Err(e) => {
-                set_view(&app, AuthView::from_error(&e));
-                focus_main(&app);
-            }
+            Err(AuthError::Cancelled) => {}
+            Err(_) => focus_main(&app),
         }
     });
 }
@@ -250,12 +234,10 @@ pub async fn sign_out<R: Runtime>(
 }
 
 /// Shared by the command and the app menu.
-pub async fn do_sign_out<R: Runtime>(app: AppHandle<R>, service: Arc<AuthService>) {
-    match service.sign_out().await {
-        Ok(report) => {
-            show_signed_out(&app, service, sign_out_notice(&report));
-        }
-        Err(e) => set_view(&app, AuthView::from_error(&e)),
+pub async fn do_sign_out<R: Runtime>(_app: AppHandle<R>, service: Arc<AuthService>) {
+    // The status shows the signed-out screen with what the report says, or the error.
+    if let Err(e) = service.sign_out().await {
+        tracing::warn!(code = e.code(), "sign-out failed");
     }
 }
 

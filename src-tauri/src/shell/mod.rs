@@ -19,7 +19,7 @@ use tauri::{AppHandle, Emitter, Manager, Runtime};
 use crate::auth::config::{config_file_path, ConfigSource};
 use crate::auth::pages::Language;
 use crate::auth::tenant::OfferCache;
-use crate::auth::{AuthError, AuthService, Config};
+use crate::auth::{AuthError, AuthService, Config, SignedOutWhy, Status};
 use view::{AuthView, Notice, Snapshot};
 
 /// The event that carries every change of [`AuthView`] to the page.
@@ -173,22 +173,69 @@ fn announce<R: Runtime>(app: &AppHandle<R>, version: u64, view: &AuthView) {
     }
 }
 
-/// Reads the stored session (no network) and shows what it holds.
+/// Starts drawing the core's status, follows what other programs do to the sign-in, and reads
+/// the stored session (no network), which the status then shows.
 pub async fn restore<R: Runtime>(app: AppHandle<R>) {
     let Some(service) = app.state::<Shell>().service() else {
         let view = app.state::<Shell>().view();
         set_view(&app, view);
         return;
     };
-    let view = match service.restore().await {
-        Ok(Some(user)) => AuthView::signed_in(&service, user),
-        Ok(None) => return show_signed_out(&app, service, None),
-        Err(e @ (AuthError::CorruptSession | AuthError::NewerVersion)) => {
-            return show_signed_out(&app, service, Some(Notice::from_error(&e)));
+    tauri::async_runtime::spawn(render(app.clone(), service.clone(), service.subscribe()));
+    if let Err(e) = service.follow_other_programs() {
+        tracing::warn!(code = e.code(), error = %e, "a sign-out or sign-in in another program shows here only at the next token request");
+    }
+    // The status says how it went; the renderer draws it.
+    let _ = service.restore().await;
+}
+
+/// Draws the core's status: the one place the session's screens come from, whichever program
+/// made the change. Only the newest status counts.
+async fn render<R: Runtime>(
+    app: AppHandle<R>,
+    service: Arc<AuthService>,
+    mut status: tokio::sync::watch::Receiver<Status>,
+) {
+    while status.changed().await.is_ok() {
+        let now = status.borrow_and_update().clone();
+        match now {
+            Status::Unknown => {}
+            Status::SignedOut(why) => show_signed_out(
+                &app,
+                service.clone(),
+                why.as_ref().and_then(signed_out_notice),
+            ),
+            Status::SigningIn {
+                method,
+                deadline,
+                browser_error,
+            } => set_view(
+                &app,
+                AuthView::SigningIn {
+                    method,
+                    deadline,
+                    browser_error,
+                },
+            ),
+            Status::SignedIn(user) => set_view(&app, AuthView::signed_in(&service, user)),
+            Status::Failed(e) => set_view(&app, AuthView::from_error(&e)),
+            // A status this version does not know draws nothing new.
+            _ => {}
         }
-        Err(e) => AuthView::from_error(&e),
-    };
-    set_view(&app, view);
+    }
+}
+
+/// What the signed-out screen says about why.
+fn signed_out_notice(why: &SignedOutWhy) -> Option<Notice> {
+    match why {
+        SignedOutWhy::SignOut(report) => view::sign_out_notice(report),
+        SignedOutWhy::Elsewhere => Some(Notice {
+            code: view::SIGNED_OUT_ELSEWHERE.to_string(),
+            detail: None,
+        }),
+        SignedOutWhy::Ended(e) => Some(Notice::from_error(e)),
+        _ => None,
+    }
 }
 
 /// Shows the signed-out screen, then readies what its buttons need: discovery and the keys, so
@@ -346,7 +393,9 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, shell: Shell) -> tauri:
         .on_menu_event(menu::on_event)
         .setup(|app| {
             let handle = app.handle().clone();
-            tauri::async_runtime::spawn(restore(handle));
+            tauri::async_runtime::spawn(restore(handle.clone()));
+            #[cfg(unix)]
+            tauri::async_runtime::spawn(quit_on_signal(handle));
             Ok(())
         })
 }
@@ -410,7 +459,59 @@ pub fn run() {
             focus_main(&handle);
         });
     }
-    app.run(|_, _| {});
+    app.run(|app, event| {
+        if let tauri::RunEvent::Exit = event {
+            keep_before_exit(app);
+        }
+    });
+}
+
+/// SIGTERM (a logout, `systemctl stop`, `kill`), SIGHUP and SIGINT quit as the menu's Quit does,
+/// so that [`keep_before_exit`] runs: by default they would end the process on the spot.
+#[cfg(unix)]
+async fn quit_on_signal<R: Runtime>(app: AppHandle<R>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let (Ok(mut term), Ok(mut hup), Ok(mut int)) = (
+        signal(SignalKind::terminate()),
+        signal(SignalKind::hangup()),
+        signal(SignalKind::interrupt()),
+    ) else {
+        tracing::warn!("stop signals cannot be watched; they end the app without saving");
+        return;
+    };
+    tokio::select! {
+        _ = term.recv() => tracing::info!("SIGTERM: quitting"),
+        _ = hup.recv() => tracing::info!("SIGHUP: quitting"),
+        _ = int.recv() => tracing::info!("SIGINT: quitting"),
+    }
+    app.exit(0);
+}
+
+/// How long quitting waits for a refresh under way to be kept: its request's own bound (20 s)
+/// and a keychain write.
+const KEEP_BEFORE_EXIT: std::time::Duration = std::time::Duration::from_secs(30);
+
+/// Quitting while a refresh is at Logto (or its rotated refresh token is not in the keychain
+/// yet): waits for it, under the entry's lock, and writes it, so the next program does not use
+/// a refresh token Logto has already rotated, which would revoke the whole grant.
+fn keep_before_exit<R: Runtime>(app: &AppHandle<R>) {
+    let Some(service) = app.state::<Shell>().service() else {
+        return;
+    };
+    if !service.has_unkept_answer() {
+        return;
+    }
+    tracing::info!("quitting once Logto's answer is kept");
+    let kept =
+        tauri::async_runtime::block_on(tokio::time::timeout(KEEP_BEFORE_EXIT, service.flush()));
+    match kept {
+        Ok(Ok(())) => tracing::info!("Logto's answer is kept"),
+        Ok(Err(e)) => tracing::warn!(
+            code = e.code(),
+            "Logto's answer could not be kept before quitting"
+        ),
+        Err(_) => tracing::warn!("Logto's answer was not kept before quitting: it took too long"),
+    }
 }
 
 /// Logs go to stderr; `RUST_LOG` sets the level. No secret is ever logged (see `auth::error`).

@@ -65,6 +65,8 @@ pub const SIGN_OUT_ENTRY_KEPT: &str = "sign_out.entry_kept";
 pub const SIGN_OUT_ENTRY_STUCK: &str = "sign_out.entry_stuck";
 /// Notice code: neither Logto nor the keychain could be told; the next start tells Logto.
 pub const SIGN_OUT_RETRY_LATER: &str = "sign_out.retry_later";
+/// Notice code: another program on this computer (a script's `logto-desktop sign-out`) signed out.
+pub const SIGNED_OUT_ELSEWHERE: &str = "session.signed_out_elsewhere";
 
 /// The notice after a sign-out that could not do everything: the code says what happened and
 /// what comes next, the detail holds only the faults themselves, each once.
