@@ -197,7 +197,7 @@ async fn main() {
     let settle = Duration::from_millis(if smoke { 300 } else { 2000 });
     let app = arg(&args, "--app")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_logto-desktop")));
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_logto-desktop-window")));
     let bare = arg(&args, "--bare")
         .map(PathBuf::from)
         .unwrap_or_else(|| app.with_file_name("bare-window"));

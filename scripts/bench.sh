@@ -12,13 +12,14 @@ mkdir -p target/bench/bin
 # What `cargo build --release` ships (cargo bench builds the app again with the benchmarks'
 # dev-dependencies, which turn on more features of shared crates).
 cargo build --locked --release -p logto-desktop -p bare-window
-cp target/release/logto-desktop target/release/bare-window target/bench/bin/
+cp target/release/logto-desktop target/release/logto-desktop-window target/release/bare-window \
+  target/bench/bin/
 export WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1
 # The window benchmark only launches the two binaries and reads their output, so its own harness
 # is the debug build `make test` makes (a release build of it would be one more LTO link).
 xvfb-run -a -s "-screen 0 1280x900x24" dbus-run-session -- scripts/with-keyring.sh \
   cargo test --locked --bench window -- \
-  --app target/bench/bin/logto-desktop --bare target/bench/bin/bare-window \
+  --app target/bench/bin/logto-desktop-window --bare target/bench/bin/bare-window \
   --json target/bench/window.json
 dbus-run-session -- scripts/with-keyring.sh \
   cargo bench --locked --bench core -- --json target/bench/core.json --svg docs/benchmarks.svg \

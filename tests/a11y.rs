@@ -5,7 +5,7 @@
 //!
 //! The page is `ui/` as shipped, served from loopback under the app's own CSP (tauri.conf.json),
 //! with a stand-in for `window.__TAURI__` whose answers are the shell's own types serialised with
-//! serde (`Snapshot`, `CommandError`, `AccessTokenInfo`), so they are what the window receives and
+//! serde (`Snapshot`, `CommandError`, `TokenInfo`), so they are what the window receives and
 //! cannot drift from it. States reached through the person's actions (a failed set-up check, an
 //! access token's details or a refused one) are reached by doing them. One Chromium serves every
 //! page load; the colour scheme is switched with CDP's media emulation, and each load checks that
@@ -22,9 +22,9 @@ use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, Locator};
 use logto_desktop::auth::error::ProviderRefusal;
 use logto_desktop::auth::pages::Language;
+use logto_desktop::auth::TokenInfo;
 use logto_desktop::auth::{AuthError, SignInMethod};
 use logto_desktop::shell::commands::CommandError;
-use logto_desktop::shell::tokens::AccessTokenInfo;
 use logto_desktop::shell::view::{
     AuthView, Notice, Snapshot, UserView, SIGN_OUT_INCOMPLETE, SIGN_OUT_RETRY_LATER,
 };
@@ -103,7 +103,7 @@ fn cases() -> Vec<Case> {
     };
     let get_token = || vec![Step::Click("call-api")];
     let expires = now() + 3600;
-    let token = AccessTokenInfo {
+    let token = TokenInfo {
         resource: Some(resources[0].clone()),
         organization_id: None,
         expires_at: Some(expires),

@@ -227,7 +227,7 @@ impl App {
         let mut caps = serde_json::Map::new();
         caps.insert(
             "tauri:options".into(),
-            serde_json::json!({ "application": env!("CARGO_BIN_EXE_logto-desktop") }),
+            serde_json::json!({ "application": crate::support::cli_bin() }),
         );
         let mut last_error = String::new();
         for _ in 0..100 {
@@ -249,7 +249,7 @@ impl App {
         panic!("could not open the app through tauri-driver: {last_error}");
     }
 
-    async fn eval(&self, script: &str) -> serde_json::Value {
+    pub(crate) async fn eval(&self, script: &str) -> serde_json::Value {
         bounded(
             "a script in the window",
             self.client.execute(script, vec![]),
@@ -449,7 +449,7 @@ impl App {
     /// Starts the same binary again, with the same environment and display, outside WebDriver.
     /// Returns whether it exited by itself, successfully, within the time given.
     fn launch_again(&self, within: Duration) -> bool {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_logto-desktop"));
+        let mut command = Command::new(crate::support::cli_bin());
         for name in SCRUBBED {
             command.env_remove(name);
         }

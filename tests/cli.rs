@@ -64,7 +64,7 @@ impl Ran {
 /// same config, keychain entry and lock file), nothing of the developer's LOGTO_* settings, and
 /// `env` on top (a later value wins).
 fn command(sandbox: &Sandbox, args: &[&str], env: &[(&str, &str)]) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_logto-desktop"));
+    let mut command = Command::new(crate::support::cli_bin());
     for name in SCRUBBED {
         command.env_remove(name);
     }
@@ -738,4 +738,180 @@ async fn twenty_token_processes_and_the_window_refresh_one_at_a_time_and_keep_th
 
     assert_no_secret_of_the_run_in(&cli_stderr, &idp).await;
     assert_no_secret_of_the_run_in(&sandbox.log(), &idp).await;
+}
+
+/// Issue 17: `timeout` (SIGTERM), Ctrl-C (SIGINT) or a closed terminal (SIGHUP) while a `token`
+/// refresh is at Logto: Logto has rotated the refresh token, so the process keeps the new one
+/// before it ends (with 128 + the signal's number), and the sign-in lives on.
+#[tokio::test(flavor = "current_thread")]
+async fn issue_17_a_stop_signal_during_a_refresh_keeps_what_logto_sent() {
+    const HELD: u64 = 2500;
+    let resources: Vec<String> = (1..=4)
+        .map(|i| format!("https://api{i}.example.test"))
+        .collect();
+    let listed = resources.join(" ");
+    let mut h = Harness::with_config(
+        Idp::start_with(&[
+            ("IDP_TEST_HOOKS", "1"),
+            ("IDP_RESOURCES", &resources.join(",")),
+        ]),
+        |c| c.resources = resources.clone(),
+    );
+    let chrome = Chrome::start().await;
+    h.sign_in_alice(&chrome).await;
+    chrome.stop().await;
+    let idp = &h.idp;
+    let sandbox = Sandbox::new();
+    let env = script_env(idp, &listed, "info");
+
+    let signals = [("TERM", 143), ("INT", 130), ("HUP", 129)];
+    for (round, (name, code)) in signals.iter().enumerate() {
+        let rt_before = refresh_token_of(&stored_session(&h.store, idp).expect("signed in"));
+        let delayed = idp.stats().await["delayed_answers"].as_u64().unwrap_or(0);
+        idp.delay_next_token_answer(HELD).await;
+        // A resource whose token the keychain does not hold yet, so `token` must refresh.
+        let child = command(&sandbox, &["token", "--resource", &resources[round]], &env)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("token");
+        // The positive signal: the provider has made its answer and is holding it back.
+        let mut held = false;
+        for _ in 0..400 {
+            let stats = idp.stats().await;
+            if stats["in_flight"] == 1 && stats["delayed_answers"].as_u64() == Some(delayed) {
+                held = true;
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        assert!(held, "SIG{name}: the refresh never reached the provider");
+        let sent = std::time::Instant::now();
+        let killed = Command::new("kill")
+            .args([format!("-{name}"), child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(killed.success());
+        let out: Ran = child.wait_with_output().expect("token ends").into();
+        assert_eq!(out.code, *code, "SIG{name}: {out:?}");
+        assert!(
+            sent.elapsed() >= std::time::Duration::from_millis(HELD / 2),
+            "SIG{name}: the process ended before Logto's answer arrived"
+        );
+        assert!(
+            out.stdout.is_empty(),
+            "SIG{name}: no token printed once stopped"
+        );
+        let rt_after = refresh_token_of(&stored_session(&h.store, idp).expect("still signed in"));
+        assert_ne!(
+            sha256_hex(&rt_after),
+            sha256_hex(&rt_before),
+            "SIG{name}: the rotated refresh token is in the keychain"
+        );
+    }
+    // The grant lives: the next round's refresh used what the last one kept, and so does this
+    // one (a lost rotated token would have come back used, and Logto would have revoked it all).
+    let rt = refresh_token_of(&stored_session(&h.store, idp).expect("signed in"));
+    assert_eq!(
+        idp.refresh_directly(&rt).await.status(),
+        200,
+        "the grant is alive"
+    );
+}
+
+/// Milliseconds since the Unix epoch, the clock the page's `Date.now()` reads.
+fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}
+
+/// Installs a watch in the page: the time its state first becomes `state` from now on.
+async fn stamp_when(app: &App, state: &str) {
+    app.eval(&format!(
+        "window.__at = null;
+         new MutationObserver(() => {{
+           if (window.__at === null && document.body.dataset.state === {state:?}) window.__at = Date.now();
+         }}).observe(document.body, {{ attributes: true }});
+         return true;"
+    ))
+    .await;
+}
+
+/// Issue 17: one session, seen the same by every process. With the window open and signed in,
+/// a script's `logto-desktop sign-out` turns the window to the signed-out screen within a second
+/// (the promise, measured on the page's own clock against the script's end), saying it happened
+/// elsewhere; a sign-in made by another program shows its user, also within a second. The
+/// window asks Logto nothing for either.
+#[tokio::test(flavor = "current_thread")]
+async fn issue_17_the_window_shows_a_scripts_sign_out_and_another_programs_sign_in_within_a_second()
+{
+    const WITHIN_MS: i64 = 1000;
+    let mut h = Harness::new(Idp::start_with(&[("IDP_TEST_HOOKS", "1")]));
+    let sandbox = Sandbox::new();
+    // Owned, so that the harness can sign in while the window's environment is in use.
+    let owned: Vec<(String, String)> = script_env(&h.idp, "", "info")
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let env: Vec<(&str, &str)> = owned
+        .iter()
+        .map(|(k, v)| (k.as_str(), v.as_str()))
+        .collect();
+    let app = App::launch(&sandbox, Lang::En, &env).await;
+    app.wait_state("signed-out").await;
+
+    // Another program signs in (the core, as the example or a second app would).
+    let chrome = Chrome::start().await;
+    stamp_when(&app, "signed-in").await;
+    h.sign_in_alice(&chrome).await;
+    let stored_at = now_ms();
+    chrome.stop().await;
+    app.wait_state("signed-in").await;
+    let at = app
+        .eval("return window.__at")
+        .await
+        .as_i64()
+        .expect("a time");
+    assert!(
+        at - stored_at <= WITHIN_MS,
+        "the window showed the sign-in {} ms after it was stored",
+        at - stored_at
+    );
+    let shown = app.invoke("get_state", json!({})).await;
+    assert_eq!(
+        shown["value"]["view"]["user"]["email"],
+        h.idp.alice().email.as_str(),
+        "{shown}"
+    );
+
+    // A script signs out.
+    let before = h.idp.requests().await.len();
+    stamp_when(&app, "signed-out").await;
+    let out = run(&sandbox, &["sign-out"], &env);
+    let ended_at = now_ms();
+    assert_eq!(out.code, 0, "{out:?}");
+    app.wait_state("signed-out").await;
+    let at = app
+        .eval("return window.__at")
+        .await
+        .as_i64()
+        .expect("a time");
+    assert!(
+        at - ended_at <= WITHIN_MS,
+        "the window showed the sign-out {} ms after the script ended",
+        at - ended_at
+    );
+    let shown = app.invoke("get_state", json!({})).await;
+    assert_eq!(
+        shown["value"]["view"]["notice"]["code"], "session.signed_out_elsewhere",
+        "{shown}"
+    );
+    // Logto heard the script's revocation, once, and no token request from the window.
+    let since: Vec<Value> = h.idp.requests().await[before..].to_vec();
+    let to = |path: &str| since.iter().filter(|r| r["path"] == path).count();
+    assert_eq!(to("/oidc/token/revocation"), 1, "{since:?}");
+    assert_eq!(to("/oidc/token"), 0, "{since:?}");
+    app.quit().await;
 }

@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use logto_desktop::auth::error::AuthError;
 use logto_desktop::auth::session::Session;
-use logto_desktop::auth::{AuthService, Config, KeyringStore, SignInMethod, TokenStore, User};
+use logto_desktop::auth::{
+    AuthService, Config, EntryLock, KeyringStore, SignInMethod, TokenStore, User,
+};
 use tokio::sync::mpsc::UnboundedReceiver;
 use tokio::task::JoinHandle;
 use url::Url;
@@ -38,8 +40,15 @@ impl Harness {
             .delete()
             .expect("the Secret Service must be running (run the tests with `make test`)");
         let (browser, urls) = channel_browser();
-        let service =
-            Arc::new(AuthService::new(config, store.clone(), Arc::new(browser)).expect("service"));
+        // The entry's lock, where every program on this system takes it: the window and the
+        // command line in the same run share it (and hear this program's changes through it).
+        let lock = EntryLock::default_path(&config.issuer(), &config.app_id).map(EntryLock::new);
+        let mut service =
+            AuthService::new(config, store.clone(), Arc::new(browser)).expect("service");
+        if let Some(lock) = lock {
+            service = service.with_entry_lock(lock);
+        }
+        let service = Arc::new(service);
         Harness {
             idp,
             service,
@@ -212,7 +221,7 @@ async fn an_older_rs256_tenant_works_too() {
 
 /// `logto-desktop --status` in a new process: what the app restores at start-up.
 fn status(endpoint: &str, app_id: &str) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_logto-desktop"))
+    let out = Command::new(crate::support::cli_bin())
         .arg("--status")
         .env("LOGTO_ENDPOINT", endpoint)
         .env("LOGTO_APP_ID", app_id)
@@ -492,7 +501,7 @@ async fn a_corrupt_keychain_entry_is_removed_and_reported() {
 #[tokio::test(flavor = "current_thread")]
 async fn without_a_secret_service_the_app_says_so_and_writes_nothing_elsewhere() {
     let home = tempfile::tempdir().expect("a home folder");
-    let out = Command::new(env!("CARGO_BIN_EXE_logto-desktop"))
+    let out = Command::new(crate::support::cli_bin())
         .arg("--status")
         .env("LOGTO_ENDPOINT", "http://127.0.0.1:9")
         .env("LOGTO_APP_ID", "no-keychain-app")

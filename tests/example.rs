@@ -45,7 +45,7 @@ fn example_binary() -> PathBuf {
                 .status()
                 .expect("running cargo build for the example");
             assert!(status.success(), "building the sign_in example failed");
-            let binary = Path::new(env!("CARGO_BIN_EXE_logto-desktop"))
+            let binary = crate::support::cli_bin()
                 .parent()
                 .expect("the app binary's folder")
                 .join("examples")

@@ -205,7 +205,7 @@ fn bundle(work: &Path) -> (PathBuf, PathBuf) {
         Command::new("strip")
             .arg("-o")
             .arg(debug.join("logto-desktop"))
-            .arg(env!("CARGO_BIN_EXE_logto-desktop")),
+            .arg(crate::support::cli_bin()),
         "strip (binutils)",
     );
     let started = Instant::now();

@@ -162,6 +162,31 @@ impl Idp {
             .expect("rotate-keys JSON")
     }
 
+    /// Holds back the next token answer for `ms` after the provider made it (needs
+    /// `IDP_TEST_HOOKS`).
+    pub async fn delay_next_token_answer(&self, ms: u64) {
+        let status = crate::support::http()
+            .post(format!("{}/test/delay-token", self.info.endpoint))
+            .form(&[("ms", ms.to_string())])
+            .send()
+            .await
+            .expect("delay-token")
+            .status();
+        assert_eq!(status, 204, "delay-token");
+    }
+
+    /// The provider's counters (`GET /test/stats`: `in_flight`, `delayed_answers`, ...).
+    pub async fn stats(&self) -> serde_json::Value {
+        crate::support::http()
+            .get(format!("{}/test/stats", self.info.endpoint))
+            .send()
+            .await
+            .expect("stats")
+            .json()
+            .await
+            .expect("stats JSON")
+    }
+
     /// Uses a refresh token at the token endpoint directly, as someone holding a copy would.
     pub async fn refresh_directly(&self, refresh_token: &str) -> reqwest::Response {
         crate::support::http()

@@ -72,3 +72,16 @@ pub fn jwt_header_field(jwt: &str, field: &str) -> Option<String> {
     let header: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
     header[field].as_str().map(str::to_string)
 }
+
+/// The command line, `logto-desktop` (a package of its own, src-tauri/cli): beside the window
+/// program this build made, where `cargo test --workspace` puts it (its own test needs it built).
+pub fn cli_bin() -> std::path::PathBuf {
+    let cli = std::path::Path::new(env!("CARGO_BIN_EXE_logto-desktop-window"))
+        .with_file_name(format!("logto-desktop{}", std::env::consts::EXE_SUFFIX));
+    assert!(
+        cli.is_file(),
+        "no command line at {}: run the tests with `cargo test --workspace` (or `make test`)",
+        cli.display()
+    );
+    cli
+}

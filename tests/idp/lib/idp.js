@@ -377,6 +377,7 @@ ${demo}`,
   // (keys.js).
   const stats = {
     refreshRequests: 0, inFlight: 0, maxInFlight: 0, failNext: 0, jwksRequests: 0,
+    delayNext: 0, delayedAnswers: 0,
   };
   if (opts.testHooks) {
     // The secrets of the run (`GET /test/secrets`), for the app's leak tests: the raw values the
@@ -536,7 +537,9 @@ ${demo}`,
         ctx.body = {
           refresh_requests: stats.refreshRequests,
           max_in_flight: stats.maxInFlight,
+          in_flight: stats.inFlight,
           jwks_requests: stats.jwksRequests,
+          delayed_answers: stats.delayedAnswers,
         };
         return undefined;
       }
@@ -569,6 +572,14 @@ ${demo}`,
         ctx.status = 204;
         return undefined;
       }
+      // The next token answer is held back for `ms` after the provider made it (its refresh
+      // token already rotated): a program stopped in that time must still keep what it brings.
+      if (ctx.path === '/test/delay-token' && ctx.method === 'POST') {
+        const form = await readForm(ctx.req);
+        stats.delayNext = Math.min(Number(form.get('ms') || '0'), 30000);
+        ctx.status = 204;
+        return undefined;
+      }
       if (ctx.path !== '/oidc/token' || ctx.method !== 'POST') return next();
       if (stats.failNext > 0) {
         stats.failNext -= 1;
@@ -587,6 +598,12 @@ ${demo}`,
       stats.maxInFlight = Math.max(stats.maxInFlight, stats.inFlight);
       try {
         await next();
+        const delay = stats.delayNext;
+        if (delay > 0) {
+          stats.delayNext = 0;
+          stats.delayedAnswers += 1;
+          await new Promise((resolve) => { setTimeout(resolve, delay); });
+        }
       } finally {
         stats.inFlight -= 1;
       }
