@@ -42,7 +42,9 @@ impl Harness {
         let (browser, urls) = channel_browser();
         // The entry's lock, where every program on this system takes it: the window and the
         // command line in the same run share it (and hear this program's changes through it).
-        let lock = EntryLock::default_path(&config.issuer(), &config.app_id).map(EntryLock::new);
+        let lock = EntryLock::default_path(&config.issuer(), &config.app_id)
+            .expect("the lock folder is this user's")
+            .map(EntryLock::new);
         let mut service =
             AuthService::new(config, store.clone(), Arc::new(browser)).expect("service");
         if let Some(lock) = lock {

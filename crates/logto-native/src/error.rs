@@ -75,6 +75,13 @@ pub enum AuthError {
     #[error("Another program using this sign-in is busy ({0}). Try again in a moment.")]
     Busy(String),
 
+    /// The lock that programs sharing this sign-in take turns with is not this user's alone: its
+    /// folder or file is another user's, or a symlink. Someone else could hold it (stalling every
+    /// refresh) or move it, so it is not used, and nothing that needs it is done. Holds what was
+    /// found, with its path, and what to do.
+    #[error("The sign-in's lock is not safe to use: {0}. Nothing was refreshed or changed.")]
+    LockNotPrivate(String),
+
     /// The stored sign-in ended (the account changed, another window signed out, Logto's
     /// answer was for someone else). Local state has been cleared.
     #[error("Your sign-in has ended: {0}. Please sign in again.")]
@@ -138,6 +145,7 @@ impl AuthError {
             AuthError::SessionTooLarge => "keychain.too_large",
             AuthError::SessionEnded(_) | AuthError::GrantEnded(_) => "session.ended",
             AuthError::Busy(_) => "session.busy",
+            AuthError::LockNotPrivate(_) => "lock.not_private",
             AuthError::NotSignedIn => "session.none",
             AuthError::AlreadySignedIn => "sign_in.already_signed_in",
         }
@@ -157,7 +165,8 @@ impl AuthError {
             | AuthError::Token(s)
             | AuthError::Keychain(s)
             | AuthError::SessionEnded(s)
-            | AuthError::Busy(s) => Some(s.clone()),
+            | AuthError::Busy(s)
+            | AuthError::LockNotPrivate(s) => Some(s.clone()),
             // The code's words say Logto ended it; only Logto's own words add to that.
             AuthError::GrantEnded(description) => description.clone(),
             _ => None,

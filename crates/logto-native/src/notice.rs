@@ -90,10 +90,7 @@ impl ChangeNotice {
         watcher
             .watch(folder, RecursiveMode::NonRecursive)
             .map_err(|e| watch_error(folder, e))?;
-        Ok(Following {
-            watcher,
-            changes,
-        })
+        Ok(Following { watcher, changes })
     }
 }
 
