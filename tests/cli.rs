@@ -775,11 +775,12 @@ async fn issue_17_a_stop_signal_during_a_refresh_keeps_what_logto_sent() {
             .stderr(Stdio::piped())
             .spawn()
             .expect("token");
-        // The positive signal: the provider has made its answer and is holding it back.
+        // The positive signal: the provider has made its answer (the refresh token is rotated at
+        // Logto) and is holding it back.
         let mut held = false;
         for _ in 0..400 {
             let stats = idp.stats().await;
-            if stats["in_flight"] == 1 && stats["delayed_answers"].as_u64() == Some(delayed) {
+            if stats["in_flight"] == 1 && stats["delayed_answers"].as_u64() == Some(delayed + 1) {
                 held = true;
                 break;
             }
@@ -851,7 +852,7 @@ async fn issue_17_the_window_shows_a_scripts_sign_out_and_another_programs_sign_
     let mut h = Harness::new(Idp::start_with(&[("IDP_TEST_HOOKS", "1")]));
     let sandbox = Sandbox::new();
     // Owned, so that the harness can sign in while the window's environment is in use.
-    let owned: Vec<(String, String)> = script_env(&h.idp, "", "info")
+    let owned: Vec<(String, String)> = script_env(&h.idp, "", "logto_native=debug,info")
         .into_iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
@@ -881,7 +882,7 @@ async fn issue_17_the_window_shows_a_scripts_sign_out_and_another_programs_sign_
     );
     let shown = app.invoke("get_state", json!({})).await;
     assert_eq!(
-        shown["value"]["view"]["user"]["email"],
+        shown["value"]["user"]["email"],
         h.idp.alice().email.as_str(),
         "{shown}"
     );
@@ -905,7 +906,7 @@ async fn issue_17_the_window_shows_a_scripts_sign_out_and_another_programs_sign_
     );
     let shown = app.invoke("get_state", json!({})).await;
     assert_eq!(
-        shown["value"]["view"]["notice"]["code"], "session.signed_out_elsewhere",
+        shown["value"]["notice"]["code"], "session.signed_out_elsewhere",
         "{shown}"
     );
     // Logto heard the script's revocation, once, and no token request from the window.

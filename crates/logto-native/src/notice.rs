@@ -79,6 +79,7 @@ impl ChangeNotice {
         let mut watcher =
             notify::recommended_watcher(move |event: notify::Result<notify::Event>| {
                 let Ok(event) = event else { return };
+                tracing::trace!(kind = ?event.kind, paths = ?event.paths, "a file event beside the entry lock");
                 let ours = event.paths.iter().any(|p| p == &notice.path);
                 let written = !matches!(event.kind, EventKind::Access(_) | EventKind::Remove(_));
                 if ours && written && notice.written_by_another() {

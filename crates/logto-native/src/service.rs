@@ -133,6 +133,7 @@ impl AuthService {
             AuthError::Config("no entry lock is set, so there is nothing to follow".into())
         })?;
         let following = notice.follow()?;
+        tracing::debug!("following other programs' changes to the sign-in");
         let service = Arc::downgrade(self);
         tokio::spawn(async move {
             // The watcher lives as long as this task.
