@@ -26,7 +26,8 @@ use logto_desktop::auth::TokenInfo;
 use logto_desktop::auth::{AuthError, SignInMethod};
 use logto_desktop::shell::commands::CommandError;
 use logto_desktop::shell::view::{
-    AuthView, Notice, Snapshot, UserView, SIGN_OUT_INCOMPLETE, SIGN_OUT_RETRY_LATER,
+    AuthView, Notice, Snapshot, UserView, SIGNED_OUT_ELSEWHERE, SIGN_OUT_INCOMPLETE,
+    SIGN_OUT_RETRY_LATER,
 };
 use serde_json::{json, Value};
 
@@ -175,6 +176,16 @@ fn cases() -> Vec<Case> {
                     detail: Some(
                         "tenant.example: connection refused; the entry could not be removed".into(),
                     ),
+                }),
+                amazon_missing: false,
+            },
+        ),
+        Case::shown(
+            "signed-out-elsewhere",
+            AuthView::SignedOut {
+                notice: Some(Notice {
+                    code: SIGNED_OUT_ELSEWHERE.to_string(),
+                    detail: None,
                 }),
                 amazon_missing: false,
             },

@@ -916,3 +916,134 @@ async fn issue_17_the_window_shows_a_scripts_sign_out_and_another_programs_sign_
     assert_eq!(to("/oidc/token"), 0, "{since:?}");
     app.quit().await;
 }
+
+/// The window process of `sandbox` (the one whose environment names the sandbox's folders).
+fn window_pid(sandbox: &Sandbox) -> Option<u32> {
+    let marker = sandbox.path("config");
+    let marker = marker.to_string_lossy();
+    std::fs::read_dir("/proc")
+        .ok()?
+        .flatten()
+        .find_map(|entry| {
+            let pid: u32 = entry.file_name().to_str()?.parse().ok()?;
+            let exe = std::fs::read_link(entry.path().join("exe")).ok()?;
+            if !exe.to_string_lossy().ends_with("logto-desktop-window") {
+                return None;
+            }
+            let environ = std::fs::read(entry.path().join("environ")).ok()?;
+            String::from_utf8_lossy(&environ)
+                .contains(marker.as_ref())
+                .then_some(pid)
+        })
+}
+
+/// What the window logged about quitting.
+fn quitting_lines(sandbox: &Sandbox) -> String {
+    std::fs::read_to_string(sandbox.path("app.log"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.contains("quit") || line.contains("kept") || line.contains("SIG"))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Issue 17: the window asked to stop (SIGTERM: a logout, `systemctl stop`) while its refresh is
+/// at Logto keeps the rotated refresh token before it exits, so the sign-in lives on.
+#[tokio::test(flavor = "current_thread")]
+async fn issue_17_the_window_stopped_during_a_refresh_keeps_what_logto_sent() {
+    const HELD: u64 = 2500;
+    let idp = Idp::start_with(&[("IDP_TEST_HOOKS", "1")]);
+    let store = empty_keychain(&idp);
+    let sandbox = Sandbox::new();
+    let chrome = Chrome::start().await;
+    let env = script_env(&idp, API, "info");
+    let app = App::launch(&sandbox, Lang::En, &env).await;
+    app.wait_state("signed-out").await;
+    app.click("sign-in").await;
+    let url = sandbox.wait_opened(1).await;
+    let alice = idp.alice().clone();
+    chrome
+        .sign_in_with_password(&url, &alice.username, &alice.password)
+        .await;
+    chrome.landed_on("ok").await;
+    app.wait_state("signed-in").await;
+    chrome.stop().await;
+    let rt_before = refresh_token_of(&stored_session(&store, &idp).expect("signed in"));
+    let pid = window_pid(&sandbox).unwrap_or_else(|| {
+        let exes: Vec<String> = std::fs::read_dir("/proc")
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| std::fs::read_link(e.path().join("exe")).ok())
+            .map(|p| p.display().to_string())
+            .filter(|p| p.contains("logto"))
+            .collect();
+        panic!("no window process among {exes:?}")
+    });
+
+    // The page asks for the API's token (never kept in the keychain: a refresh), and Logto holds
+    // its made answer back.
+    let delayed = idp.stats().await["delayed_answers"].as_u64().unwrap_or(0);
+    idp.delay_next_token_answer(HELD).await;
+    app.eval(&format!(
+        "window.__TAURI__.core.invoke('get_access_token', {{ resource: {API:?} }}); return true;"
+    ))
+    .await;
+    let mut held = false;
+    for _ in 0..400 {
+        let stats = idp.stats().await;
+        if stats["in_flight"] == 1 && stats["delayed_answers"].as_u64() == Some(delayed + 1) {
+            held = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    assert!(held, "the window's refresh never reached the provider");
+    let sent = std::time::Instant::now();
+    let killed = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    // Gone, or a zombie its parent (the WebDriver) has not reaped yet: no thread of it left (a
+    // main thread that has ended makes the process look like a zombie while others still run).
+    let running = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .map(|tasks| {
+                tasks.flatten().any(|task| {
+                    std::fs::read_to_string(task.path().join("stat"))
+                        .ok()
+                        .and_then(|stat| {
+                            stat.rsplit_once(") ")
+                                .map(|(_, rest)| !rest.starts_with('Z'))
+                        })
+                        .unwrap_or(false)
+                })
+            })
+            .unwrap_or(false)
+    };
+    while running() {
+        assert!(
+            sent.elapsed() < std::time::Duration::from_secs(30),
+            "the window did not quit"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(
+        sent.elapsed() >= std::time::Duration::from_millis(HELD / 2),
+        "the window ended before Logto's answer arrived; it logged:\n{}",
+        quitting_lines(&sandbox)
+    );
+    let rt_after = refresh_token_of(&stored_session(&store, &idp).expect("still signed in"));
+    assert_ne!(
+        sha256_hex(&rt_after),
+        sha256_hex(&rt_before),
+        "the rotated refresh token is in the keychain"
+    );
+    assert_eq!(
+        idp.refresh_directly(&rt_after).await.status(),
+        200,
+        "the grant is alive"
+    );
+    app.quit().await;
+}

@@ -459,9 +459,13 @@ pub fn run() {
             focus_main(&handle);
         });
     }
-    app.run(|app, event| {
-        if let tauri::RunEvent::Exit = event {
-            keep_before_exit(app);
+    // Asked once per run: a second request after the wait (or a refusal) quits whatever is left.
+    let waited = std::sync::atomic::AtomicBool::new(false);
+    app.run(move |app, event| {
+        if let tauri::RunEvent::ExitRequested { api, .. } = event {
+            if !waited.swap(true, std::sync::atomic::Ordering::SeqCst) && keep_before_exit(app) {
+                api.prevent_exit();
+            }
         }
     });
 }
@@ -492,26 +496,35 @@ async fn quit_on_signal<R: Runtime>(app: AppHandle<R>) {
 const KEEP_BEFORE_EXIT: std::time::Duration = std::time::Duration::from_secs(30);
 
 /// Quitting while a refresh is at Logto (or its rotated refresh token is not in the keychain
-/// yet): waits for it, under the entry's lock, and writes it, so the next program does not use
-/// a refresh token Logto has already rotated, which would revoke the whole grant.
-fn keep_before_exit<R: Runtime>(app: &AppHandle<R>) {
+/// yet): the window goes away at once, and the app waits for the refresh, under the entry's lock,
+/// writes what it brought, then quits, so the next program does not use a refresh token Logto has
+/// already rotated, which would revoke the whole grant. Returns whether quitting waits.
+fn keep_before_exit<R: Runtime>(app: &AppHandle<R>) -> bool {
     let Some(service) = app.state::<Shell>().service() else {
-        return;
+        return false;
     };
     if !service.has_unkept_answer() {
-        return;
+        return false;
     }
     tracing::info!("quitting once Logto's answer is kept");
-    let kept =
-        tauri::async_runtime::block_on(tokio::time::timeout(KEEP_BEFORE_EXIT, service.flush()));
-    match kept {
-        Ok(Ok(())) => tracing::info!("Logto's answer is kept"),
-        Ok(Err(e)) => tracing::warn!(
-            code = e.code(),
-            "Logto's answer could not be kept before quitting"
-        ),
-        Err(_) => tracing::warn!("Logto's answer was not kept before quitting: it took too long"),
+    for window in app.webview_windows().values() {
+        let _ = window.hide();
     }
+    let app = app.clone();
+    tauri::async_runtime::spawn(async move {
+        match tokio::time::timeout(KEEP_BEFORE_EXIT, service.flush()).await {
+            Ok(Ok(())) => tracing::info!("Logto's answer is kept"),
+            Ok(Err(e)) => tracing::warn!(
+                code = e.code(),
+                "Logto's answer could not be kept before quitting"
+            ),
+            Err(_) => {
+                tracing::warn!("Logto's answer was not kept before quitting: it took too long")
+            }
+        }
+        app.exit(0);
+    });
+    true
 }
 
 /// Logs go to stderr; `RUST_LOG` sets the level. No secret is ever logged (see `auth::error`).
