@@ -588,7 +588,7 @@ async fn start_installed(
         .spawn()
         .unwrap_or_else(|e| panic!("running the menu entry's Exec={exec}: {e}"));
     let stderr = child.stderr.take().expect("the app's stderr");
-    let app = Running {
+    let mut app = Running {
         launched: child,
         window: None,
     };
@@ -609,13 +609,26 @@ async fn start_installed(
     let first = tokio::task::spawn_blocking(move || rx.recv_timeout(STEP_BOUND))
         .await
         .expect("the log reader");
-    let first = first.unwrap_or_else(|_| {
+    let Ok(first) = first else {
+        // Its stderr closes early when what Exec started ends without a window; it is reaped a
+        // moment later.
+        let mut ended = None;
+        for _ in 0..20 {
+            ended = app.launched.try_wait().ok().flatten();
+            if ended.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let ended = match ended {
+            Some(status) => format!("Exec={exec} ended ({status})"),
+            None => format!("no first screen within {} s", STEP_BOUND.as_secs()),
+        };
         panic!(
-            "the installed app drew no first screen within {} s; it logged:\n{}",
-            STEP_BOUND.as_secs(),
+            "the installed app drew no first screen: {ended}; it logged:\n{}",
             log.lock().map(|l| l.clone()).unwrap_or_default()
         )
-    });
+    };
     (app, log, first)
 }
 
