@@ -103,7 +103,8 @@ node -e 'for (const p of require("./tauri.conf.json").bundle.icon) if (p.endsWit
     install -D -m 0644 "$icon" "$root/usr/share/icons/hicolor/${size}x${size}/apps/logto-desktop.png"
   done
 
-# A native package's changelog is changelog.gz (Debian policy 12.7).
+# The copyright file, the licence texts it names, and the changelog: a native package's is
+# changelog.gz (Debian policy 12.7).
 install -d "$root/usr/share/doc/$package"
 install -m 0644 packaging/copyright "$root/usr/share/doc/$package/copyright"
 install -m 0644 LICENSE-MIT LICENSE-APACHE "$root/usr/share/doc/$package/"
