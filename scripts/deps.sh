@@ -2,8 +2,9 @@
 # Installs what building, running or testing needs, and only what is missing.
 #   scripts/deps.sh run      build dependencies, Node packages of the local provider
 #   scripts/deps.sh test     the above plus Xvfb, D-Bus, GNOME Keyring, Chromium, WebKitWebDriver,
-#                            tauri-driver, the Tauri CLI, desktop-file-utils and rpm (the package test)
-#   scripts/deps.sh package  build dependencies and the Tauri CLI (`make package`)
+#                            tauri-driver, and what the package test uses: the Tauri CLI, dpkg-dev,
+#                            lintian, appstream, desktop-file-utils, man-db, xprop and rpm
+#   scripts/deps.sh package  build dependencies, the Tauri CLI, dpkg-dev and lintian (`make package`)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 mode=${1:-run}
@@ -11,9 +12,13 @@ mode=${1:-run}
 build_pkgs=(build-essential pkg-config file libssl-dev libdbus-1-dev libwebkit2gtk-4.1-dev
   libayatana-appindicator3-dev librsvg2-dev nodejs npm)
 test_pkgs=(xvfb xauth dbus dbus-x11 gnome-keyring libsecret-tools chromium chromium-driver
-  webkit2gtk-driver imagemagick xdotool fonts-noto-cjk fonts-dejavu-core desktop-file-utils rpm)
+  webkit2gtk-driver imagemagick xdotool x11-utils fonts-noto-cjk fonts-dejavu-core
+  desktop-file-utils rpm appstream man-db)
+# The .deb is made with dpkg-dev's tools (dpkg-shlibdeps, dpkg-gencontrol) and checked with lintian.
+package_pkgs=(dpkg-dev lintian)
 pkgs=("${build_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+[ "$mode" != run ] && pkgs+=("${package_pkgs[@]}")
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -25,8 +30,15 @@ if [ ${#missing[@]} -gt 0 ]; then
   echo "deps: installing ${missing[*]}" >&2
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
-  $sudo apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}" >&2
+  # apt and dpkg say a line per package even with -qq: shown only when something fails.
+  log=$(mktemp)
+  if ! { $sudo apt-get update -qq &&
+    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    rm -f "$log"
+    exit 1
+  fi
+  rm -f "$log"
 fi
 
 # The Tauri CLI that bundles the packages (its npm package carries a prebuilt binary), as locked.

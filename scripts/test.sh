@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every check and every test: formatting, lints, the provider's own tests, the core's unit tests,
 # and the end-to-end tests with the real provider, Chromium, Secret Service and window; among them
-# (tests/package.rs, counted in the closing line like the rest) the .deb is bundled from the debug
-# build, installed with apt-get, opened, and purged.
+# (tests/package.rs, counted in the closing line like the rest) the .deb is made from the debug
+# build, checked with lintian, installed with apt-get, opened, and purged.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh test

@@ -1,14 +1,19 @@
-//! The `.deb` as a person installs it: Tauri's bundler packs the app (tauri.conf.json's `bundle`),
-//! `apt-get install` puts it on this machine, the installed `/usr/bin/logto-desktop` opens its
-//! window under Xvfb against the provider and reaches `signed-out`, its window's WM_CLASS is the
-//! desktop entry's `StartupWMClass`, and the package is purged again, also when the test fails.
-//! The `.rpm` of the same run is read with `rpm -qp` (this is a Debian machine): the same files,
-//! licence and dependencies. Also: the icons checked in are the ones `make icons` makes from
-//! `src-tauri/icons/icon.svg`.
+//! The packages as a person installs them, and as a distribution would take them.
 //!
-//! The package holds the debug build `cargo test` made, stripped (a release build ships stripped
-//! too; unstripped it is a 75 MB package that takes 8 s to compress), not a release build of its
-//! own: `make package` makes the release one from the same configuration.
+//! `scripts/package.sh bundle` makes the `.deb` (packaging/deb.sh, with dpkg-dev's tools) and the
+//! `.rpm` (Tauri's bundler) of the two programs, the way `make package` does; lintian finds no
+//! error or warning in the `.deb`; `apt-get install` puts it on this machine; its AppStream file
+//! and desktop entry validate, its man page renders, the installed `logto-desktop --version` runs,
+//! and the menu entry's `Exec` opens the window under Xvfb against the provider until it reaches
+//! `signed-out`, drawn by the window program in `/usr/lib/logto-desktop` that `logto-desktop`
+//! started; its window's WM_CLASS is the desktop entry's `StartupWMClass`; the package is purged
+//! again, also when the test fails. The `.rpm` of the same run is read with `rpm -qp` (this is a
+//! Debian machine): the same programs, licence and dependencies. Also: the icons checked in are
+//! the ones `make icons` makes from `src-tauri/icons/icon.svg`.
+//!
+//! The packages hold the debug build `cargo test` made, stripped (a release build ships stripped
+//! too; unstripped it is a 75 MB package that takes 8 s to compress), not a release build of their
+//! own: `make package` makes the release ones the same way.
 //!
 //! The machine is left as it was found: the test refuses to run when `logto-desktop` is known to
 //! dpkg already (it does not replace or remove someone's install), installs without Recommends so
@@ -26,12 +31,25 @@ use crate::support::xvfb::Xvfb;
 use crate::support::STEP_BOUND;
 
 const PACKAGE: &str = "logto-desktop";
+const VERSION: &str = env!("CARGO_PKG_VERSION");
 const INSTALLED_BIN: &str = "/usr/bin/logto-desktop";
-/// Tauri's bundler names the desktop entry after `productName`.
-const DESKTOP_FILE: &str = "/usr/share/applications/Logto Desktop.desktop";
+/// The window program: no command of its own, so not in /usr/bin (Debian policy 9.1.1).
+const INSTALLED_WINDOW: &str = "/usr/lib/logto-desktop/logto-desktop-window";
+/// The desktop entry and the AppStream file are named after the app id (tauri.conf.json's
+/// `identifier`).
+const DESKTOP_FILE: &str = "/usr/share/applications/io.logto.desktop-sample.desktop";
+const METAINFO: &str = "/usr/share/metainfo/io.logto.desktop-sample.metainfo.xml";
+const MAN_PAGE: &str = "/usr/share/man/man1/logto-desktop.1.gz";
+/// Tauri's bundler, which makes the `.rpm`, names its desktop entry after `productName`.
+const RPM_DESKTOP_FILE: &str = "/usr/share/applications/Logto Desktop.desktop";
 const DOC_DIR: &str = "/usr/share/doc/logto-desktop";
 /// The hicolor sizes the icons of tauri.conf.json fill, in pixels.
 const ICON_SIZES: [u32; 5] = [32, 64, 128, 256, 512];
+
+/// The window program as cargo built it.
+fn window_binary() -> &'static str {
+    env!("CARGO_BIN_EXE_logto-desktop-window")
+}
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -140,16 +158,6 @@ impl Drop for Installed {
     }
 }
 
-/// The installed app; killed when dropped.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// `key=value` of the `[Desktop Entry]` group.
 fn desktop_entry(text: &str, key: &str) -> Option<String> {
     let mut in_entry = false;
@@ -194,46 +202,81 @@ fn bundle_icons() -> Vec<String> {
         .collect()
 }
 
-/// Packs the app's binary into a `.deb` and an `.rpm` in `work`, the way `make package` does (same
-/// config, same CLI), from a stripped copy: the bundler reads the binary from
-/// `$CARGO_TARGET_DIR/debug`, so the shared target folder, where other tests run the binary, is
-/// neither read from nor written to.
+/// Makes the `.deb` and the `.rpm` in `work` with `scripts/package.sh bundle`, the way `make
+/// package` does, from stripped copies of the programs in `work/debug` (where Tauri's bundler
+/// looks for them): the shared target folder, where other tests run the programs, is neither
+/// read from by the bundler nor written to.
 fn bundle(work: &Path) -> (PathBuf, PathBuf) {
     let debug = work.join("debug");
     std::fs::create_dir_all(&debug).expect("a target folder for the bundler");
-    run(
-        Command::new("strip")
-            .arg("-o")
-            .arg(debug.join("logto-desktop"))
-            .arg(crate::support::cli_bin()),
-        "strip (binutils)",
-    );
+    let cli = crate::support::cli_bin();
+    for (name, built) in [
+        ("logto-desktop", cli.as_path()),
+        ("logto-desktop-window", Path::new(window_binary())),
+    ] {
+        run(
+            Command::new("strip")
+                .arg("-o")
+                .arg(debug.join(name))
+                .arg(built),
+            "strip (binutils)",
+        );
+    }
     let started = Instant::now();
-    run(
-        Command::new(tauri_cli())
-            .args(["bundle", "--debug", "--bundles", "deb,rpm"])
-            .args(["--no-binary-patching", "--ci"])
-            .current_dir(repo())
-            .env("CARGO_TARGET_DIR", work),
-        "tauri bundle --debug --bundles deb,rpm",
+    let out = run(
+        Command::new(repo().join("scripts/package.sh"))
+            .arg("bundle")
+            .arg(&debug)
+            .current_dir(repo()),
+        "scripts/package.sh bundle",
     );
     eprintln!("bundled the .deb and the .rpm in {:?}", started.elapsed());
-    let one = |kind: &str| {
-        let dir = debug.join("bundle").join(kind);
-        let found: Vec<PathBuf> = std::fs::read_dir(&dir)
-            .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.extension().is_some_and(|x| x == kind))
-            .collect();
-        assert_eq!(
-            found.len(),
-            1,
-            "one .{kind} in {}: {found:?}",
-            dir.display()
-        );
-        found[0].clone()
-    };
-    (one("deb"), one("rpm"))
+    let paths: Vec<PathBuf> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(PathBuf::from)
+        .collect();
+    assert_eq!(paths.len(), 2, "the .deb's path and the .rpm's: {paths:?}");
+    for path in &paths {
+        assert!(path.is_file(), "{} was made", path.display());
+    }
+    (paths[0].clone(), paths[1].clone())
+}
+
+/// The machine's Debian architecture (`amd64`).
+fn debian_arch() -> String {
+    let out = run(
+        Command::new("dpkg").arg("--print-architecture"),
+        "dpkg --print-architecture",
+    );
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+/// lintian finds no error and no warning in the `.deb`. Nothing is suppressed; what it says at
+/// info level is printed.
+fn check_lintian(deb: &Path) {
+    let started = Instant::now();
+    let out = Command::new("lintian")
+        .args(["--fail-on", "error,warning", "--display-info"])
+        .arg(deb)
+        .stdin(Stdio::null())
+        .output()
+        .expect("lintian (apt-get install lintian)");
+    let said = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!(
+        "lintian in {:?}:\n{said}{}",
+        started.elapsed(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // --fail-on is lintian's own verdict; the tags are read too, should it ever change.
+    let bad: Vec<&str> = said
+        .lines()
+        .filter(|l| l.starts_with("E: ") || l.starts_with("W: "))
+        .collect();
+    assert!(
+        out.status.success() && bad.is_empty(),
+        "lintian finds errors or warnings in the .deb ({}):\n{said}",
+        out.status
+    );
 }
 
 /// `rpm -qp <query> <package>`, one line per answer.
@@ -251,8 +294,15 @@ fn rpm_query(rpm: &Path, query: &[&str]) -> Vec<String> {
 /// The `.rpm` holds what the `.deb` installs (its licence texts where RPM distributions keep them),
 /// names its licence, and declares the same needs in RPM's terms.
 fn check_rpm(rpm: &Path) {
+    let name = rpm.file_name().and_then(|n| n.to_str()).unwrap_or_default();
+    assert!(
+        name.starts_with(&format!("{PACKAGE}-{VERSION}-")) && !name.contains(' '),
+        "the .rpm's file name: {name:?}"
+    );
     let files = rpm_query(rpm, &["--list"]);
-    let mut expected = vec![INSTALLED_BIN.to_string(), DESKTOP_FILE.to_string()];
+    let mut expected = vec![INSTALLED_BIN.to_string(), RPM_DESKTOP_FILE.to_string()];
+    // The .rpm has both programs in /usr/bin, where `logto-desktop` looks first.
+    expected.push("/usr/bin/logto-desktop-window".to_string());
     expected.extend(
         ICON_SIZES
             .iter()
@@ -286,15 +336,46 @@ fn check_rpm(rpm: &Path) {
     );
 }
 
-/// What the installed package put on the machine: the binary, the desktop entry (valid, with the
-/// name, icon and category people see), the icons in every size, the licence, the dependencies.
-/// Returns the entry's `StartupWMClass`.
-fn check_installed_files() -> String {
-    let bin =
-        std::fs::metadata(INSTALLED_BIN).expect("the package installs /usr/bin/logto-desktop");
+/// What the installed package put on the machine: the two programs, the desktop entry (valid,
+/// with the name, icon and category people see), the AppStream file (valid), the man page, the
+/// icons in every size, the licence, the changelog, and the control fields: a maintainer with an
+/// address, dependencies worked out from the programs. Returns the entry's `Exec` and
+/// `StartupWMClass`.
+fn check_installed_files() -> (String, String) {
+    for program in [INSTALLED_BIN, INSTALLED_WINDOW] {
+        let meta = std::fs::metadata(program)
+            .unwrap_or_else(|e| panic!("the package installs {program}: {e}"));
+        assert!(
+            std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o111 != 0,
+            "{program} is executable"
+        );
+    }
+    let version = run(
+        Command::new(INSTALLED_BIN)
+            .arg("--version")
+            .env_clear()
+            .env("PATH", "/usr/bin:/bin"),
+        "the installed logto-desktop --version",
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&version.stdout).trim(),
+        format!("logto-desktop {VERSION}")
+    );
+
+    let files = run(
+        Command::new("dpkg").args(["-L", PACKAGE]),
+        "dpkg -L logto-desktop",
+    );
+    let files = String::from_utf8_lossy(&files.stdout).into_owned();
     assert!(
-        std::os::unix::fs::PermissionsExt::mode(&bin.permissions()) & 0o111 != 0,
-        "{INSTALLED_BIN} is executable"
+        !files.contains(' '),
+        "no path in the package has a space: {files}"
+    );
+    assert!(
+        !files
+            .lines()
+            .any(|f| f.starts_with("/usr/bin/") && f != INSTALLED_BIN),
+        "logto-desktop is the one command the package puts in /usr/bin: {files}"
     );
 
     let entry = std::fs::read_to_string(DESKTOP_FILE)
@@ -313,10 +394,6 @@ fn check_installed_files() -> String {
         Some("Logto Desktop")
     );
     assert_eq!(
-        desktop_entry(&entry, "Exec").as_deref(),
-        Some("logto-desktop")
-    );
-    assert_eq!(
         desktop_entry(&entry, "Icon").as_deref(),
         Some("logto-desktop")
     );
@@ -328,6 +405,52 @@ fn check_installed_files() -> String {
         desktop_entry(&entry, "Categories").is_some_and(|c| !c.is_empty()),
         "the entry has Categories: {entry}"
     );
+
+    let appstream = Command::new("appstreamcli")
+        .args(["validate", "--no-net", METAINFO])
+        .stdin(Stdio::null())
+        .output()
+        .expect("appstreamcli (apt-get install appstream)");
+    let said = String::from_utf8_lossy(&appstream.stdout).into_owned();
+    eprintln!("appstreamcli validate --no-net:\n{said}");
+    assert!(
+        appstream.status.success()
+            && !said
+                .lines()
+                .any(|l| l.starts_with("E: ") || l.starts_with("W: ")),
+        "appstreamcli validate --no-net {METAINFO} ({}):\n{said}",
+        appstream.status
+    );
+
+    let page = run(Command::new("zcat").arg(MAN_PAGE), "zcat the man page");
+    let page = String::from_utf8_lossy(&page.stdout).into_owned();
+    assert!(
+        page.lines()
+            .any(|l| l.starts_with(".TH logto-desktop 1 ") && l.contains(VERSION)),
+        "{MAN_PAGE} is the page of logto-desktop {VERSION}: {page}"
+    );
+    let rendered = run(
+        Command::new("man")
+            .args(["--warnings", "-l", MAN_PAGE])
+            .env("MANWIDTH", "80"),
+        "man -l (man-db)",
+    );
+    let text = String::from_utf8_lossy(&rendered.stdout).into_owned();
+    let warnings = String::from_utf8_lossy(&rendered.stderr).into_owned();
+    assert!(
+        text.contains("SYNOPSIS") && text.contains("logto-desktop-token(1)") && warnings.is_empty(),
+        "man -l {MAN_PAGE} renders without warnings:\n{text}\n{warnings}"
+    );
+    // Each command's page the first one names is installed.
+    for word in text.split_whitespace() {
+        if let Some(name) = word
+            .strip_suffix("(1)")
+            .filter(|n| n.starts_with("logto-desktop-"))
+        {
+            let page = format!("/usr/share/man/man1/{name}.1.gz");
+            assert!(Path::new(&page).is_file(), "{MAN_PAGE} names {page}");
+        }
+    }
 
     for size in ICON_SIZES {
         let icon = PathBuf::from(format!(
@@ -345,17 +468,40 @@ fn check_installed_files() -> String {
     let copyright = std::fs::read_to_string(Path::new(DOC_DIR).join("copyright"))
         .expect("the package installs its copyright file");
     assert!(copyright.contains("MIT or Apache-2.0"), "{copyright}");
+    let changelog = run(
+        Command::new("zcat").arg(Path::new(DOC_DIR).join("changelog.gz")),
+        "zcat the package's changelog",
+    );
+    assert!(
+        String::from_utf8_lossy(&changelog.stdout).starts_with(&format!("{PACKAGE} ({VERSION}) ")),
+        "the changelog's latest entry is this version's"
+    );
 
     let fields = run(
-        Command::new("dpkg-query").args(["-W", "-f=${Depends}\\n${Recommends}\\n", PACKAGE]),
+        Command::new("dpkg-query").args([
+            "-W",
+            "-f=${Maintainer}\\n${Depends}\\n${Recommends}\\n",
+            PACKAGE,
+        ]),
         "dpkg-query the package's fields",
     );
     let fields = String::from_utf8_lossy(&fields.stdout).into_owned();
     let mut lines = fields.lines();
+    let maintainer = lines.next().unwrap_or_default();
     let depends = lines.next().unwrap_or_default();
     let recommends = lines.next().unwrap_or_default();
-    for lib in ["libwebkit2gtk-4.1-0", "libgtk-3-0", "libdbus-1-3"] {
-        assert!(depends.contains(lib), "Depends names {lib}: {depends}");
+    assert!(
+        maintainer.ends_with('>') && maintainer.contains('@'),
+        "the Maintainer has an address: {maintainer}"
+    );
+    // libc6 and versions are what dpkg-shlibdeps writes, and what nobody writes by hand.
+    for lib in [
+        "libc6 (>= ",
+        "libwebkit2gtk-4.1-0 (>= ",
+        "libgtk-3-0 (>= ",
+        "libdbus-1-3 (>= ",
+    ] {
+        assert!(depends.contains(lib), "Depends names {lib}…): {depends}");
     }
     for wanted in ["gnome-keyring", "xdg-utils"] {
         assert!(
@@ -364,19 +510,56 @@ fn check_installed_files() -> String {
         );
     }
 
-    desktop_entry(&entry, "StartupWMClass").expect("the entry has a StartupWMClass")
+    (
+        desktop_entry(&entry, "Exec").expect("the entry has an Exec"),
+        desktop_entry(&entry, "StartupWMClass").expect("the entry has a StartupWMClass"),
+    )
 }
 
-/// Starts `/usr/bin/logto-desktop` on `x` against the provider, in a sandbox of its own, with
-/// nothing of the caller's environment but the session bus (the keychain); returns it with what
-/// it logs on stderr, and the first screen it reports having drawn.
+/// The program the menu entry started, and the window program if that is another process (the
+/// one that owns the window); both are killed when dropped.
+struct Running {
+    launched: Child,
+    window: Option<u32>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(pid) = self.window.filter(|&pid| pid != self.launched.id()) {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+        }
+        let _ = self.launched.kill();
+        let _ = self.launched.wait();
+    }
+}
+
+/// Whether process `pid` is running (not gone, not a zombie).
+fn alive(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|stat| {
+        // `pid (comm) state ...`: the state follows the last parenthesis.
+        stat.rsplit_once(") ")
+            .and_then(|(_, rest)| rest.chars().next())
+            .is_some_and(|state| state != 'Z')
+    })
+}
+
+/// Runs the menu entry's `Exec` on `x` against the provider, in a sandbox of its own, with
+/// nothing of the caller's environment but the session bus (the keychain) and a PATH with the
+/// installed command on it; returns it with what it logs on stderr (the window program's
+/// included), and the first screen the window reports having drawn.
 async fn start_installed(
+    exec: &str,
     idp: &Idp,
     x: &Xvfb,
     sandbox: &Path,
 ) -> (Running, Arc<Mutex<String>>, String) {
-    let mut command = Command::new(INSTALLED_BIN);
-    command.env_clear();
+    assert!(
+        !exec.contains('%') && !exec.contains('"'),
+        "Exec={exec} is a plain command line"
+    );
+    let mut words = exec.split_whitespace();
+    let mut command = Command::new(words.next().expect("Exec names a program"));
+    command.args(words).env_clear();
     if let Ok(bus) = std::env::var("DBUS_SESSION_BUS_ADDRESS") {
         command.env("DBUS_SESSION_BUS_ADDRESS", bus);
     }
@@ -400,9 +583,12 @@ async fn start_installed(
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
-        .expect("starting the installed /usr/bin/logto-desktop");
+        .unwrap_or_else(|e| panic!("running the menu entry's Exec={exec}: {e}"));
     let stderr = child.stderr.take().expect("the app's stderr");
-    let app = Running(child);
+    let mut app = Running {
+        launched: child,
+        window: None,
+    };
     let log = Arc::new(Mutex::new(String::new()));
     let (tx, rx) = std::sync::mpsc::channel();
     let lines = log.clone();
@@ -420,13 +606,26 @@ async fn start_installed(
     let first = tokio::task::spawn_blocking(move || rx.recv_timeout(STEP_BOUND))
         .await
         .expect("the log reader");
-    let first = first.unwrap_or_else(|_| {
+    let Ok(first) = first else {
+        // Its stderr closes early when what Exec started ends without a window; it is reaped a
+        // moment later.
+        let mut ended = None;
+        for _ in 0..20 {
+            ended = app.launched.try_wait().ok().flatten();
+            if ended.is_some() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let ended = match ended {
+            Some(status) => format!("Exec={exec} ended ({status})"),
+            None => format!("no first screen within {} s", STEP_BOUND.as_secs()),
+        };
         panic!(
-            "the installed app drew no first screen within {} s; it logged:\n{}",
-            STEP_BOUND.as_secs(),
+            "the installed app drew no first screen: {ended}; it logged:\n{}",
             log.lock().map(|l| l.clone()).unwrap_or_default()
         )
-    });
+    };
     (app, log, first)
 }
 
@@ -527,10 +726,12 @@ async fn the_deb_installs_opens_signed_out_and_is_purged() {
              (`sudo apt-get purge {PACKAGE}`) or run the tests on another machine."
         );
     }
-    assert!(
-        !Path::new(INSTALLED_BIN).exists(),
-        "{INSTALLED_BIN} exists but no package owns it: this test will not overwrite it"
-    );
+    for program in [INSTALLED_BIN, INSTALLED_WINDOW] {
+        assert!(
+            !Path::new(program).exists(),
+            "{program} exists but no package owns it: this test will not overwrite it"
+        );
+    }
     let before = dpkg_list();
 
     let work = tempfile::Builder::new()
@@ -538,6 +739,12 @@ async fn the_deb_installs_opens_signed_out_and_is_purged() {
         .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
         .expect("a work folder");
     let (deb, rpm) = bundle(work.path());
+    assert_eq!(
+        deb.file_name().and_then(|n| n.to_str()),
+        Some(format!("{PACKAGE}_{VERSION}_{}.deb", debian_arch()).as_str()),
+        "the .deb's file name"
+    );
+    check_lintian(&deb);
     check_rpm(&rpm);
 
     let mut installed = Installed { purged: false };
@@ -560,12 +767,12 @@ async fn the_deb_installs_opens_signed_out_and_is_purged() {
         added.len() == 1 && added[0].starts_with(&format!("{PACKAGE}:")),
         "apt installed nothing but {PACKAGE}: {added:?}"
     );
-    let wm_class = check_installed_files();
+    let (exec, wm_class) = check_installed_files();
 
     let idp = Idp::start();
     let x = Xvfb::start();
     let sandbox = tempfile::tempdir().expect("a sandbox");
-    let (mut app, log, first) = start_installed(&idp, &x, sandbox.path()).await;
+    let (mut app, log, first) = start_installed(&exec, &idp, &x, sandbox.path()).await;
     let logged = || log.lock().map(|l| l.clone()).unwrap_or_default();
     assert_eq!(
         first,
@@ -582,9 +789,27 @@ async fn the_deb_installs_opens_signed_out_and_is_purged() {
         names.contains(&wm_class.as_str()),
         "the window's WM_CLASS {class:?} matches the desktop entry's StartupWMClass={wm_class}"
     );
+    // The process that owns the window (GTK sets _NET_WM_PID) is the window program in
+    // /usr/lib, whichever way `logto-desktop` starts it.
+    let pid = x.run("xprop", &["-id", &window, "_NET_WM_PID"]);
+    let pid = String::from_utf8_lossy(&pid.stdout).into_owned();
+    let pid: u32 = pid
+        .rsplit(' ')
+        .next()
+        .and_then(|p| p.trim().parse().ok())
+        .unwrap_or_else(|| panic!("the window's _NET_WM_PID: {pid:?}"));
+    app.window = Some(pid);
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).expect("the window's program");
+    let expected = INSTALLED_WINDOW;
+    assert_eq!(
+        exe,
+        Path::new(expected),
+        "the program that drew the window; the app logged:\n{}",
+        logged()
+    );
     assert!(
-        app.0.try_wait().expect("the app's status").is_none(),
-        "the installed app is still running; it logged:\n{}",
+        alive(pid),
+        "the window program is still running; it logged:\n{}",
         logged()
     );
     drop(app);
@@ -595,14 +820,15 @@ async fn the_deb_installs_opens_signed_out_and_is_purged() {
         "apt-get purge {PACKAGE}: {}",
         String::from_utf8_lossy(&purge.stderr)
     );
-    assert!(
-        !Path::new(INSTALLED_BIN).exists(),
-        "the purge removed {INSTALLED_BIN}"
-    );
-    assert!(
-        !Path::new(DESKTOP_FILE).exists(),
-        "the purge removed the desktop entry"
-    );
+    for file in [
+        INSTALLED_BIN,
+        INSTALLED_WINDOW,
+        DESKTOP_FILE,
+        METAINFO,
+        MAN_PAGE,
+    ] {
+        assert!(!Path::new(file).exists(), "the purge removed {file}");
+    }
     assert_eq!(
         dpkg_list(),
         before,

@@ -18,8 +18,9 @@
 //! - `cli`: `logto-desktop status | token | sign-out | completions` as scripts run them: stdout,
 //!   stderr, exit codes, what Logto is told; twenty `token` processes and the window refreshing
 //!   one sign-in at once.
-//! - `package`: the `.deb` installed with apt-get, the installed app's first screen, the purge; the
-//!   icons made from their one source image.
+//! - `package`: the `.deb` checked by lintian and installed with apt-get, its AppStream file, menu
+//!   entry and man page, the installed app's first screen, the purge; the `.rpm`; the icons made
+//!   from their one source image.
 //! - `a11y`: axe-core on every state of the page in Chromium, English and Japanese, light and dark.
 
 mod support;

@@ -402,6 +402,10 @@ pub fn build_app<R: Runtime>(builder: tauri::Builder<R>, shell: Shell) -> tauri:
 
 pub fn run() {
     init_logging();
+    // GTK names the window's WM_CLASS after the program: people start `logto-desktop` (the menu
+    // entry's Exec and StartupWMClass), which starts this program, so docks match it by that name.
+    #[cfg(target_os = "linux")]
+    gtk::glib::set_prgname(Some("logto-desktop"));
     let shell = Shell::from_system();
     let context = tauri::generate_context!();
     // First, so a second launch hands over before anything else starts.
