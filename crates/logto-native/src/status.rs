@@ -138,7 +138,7 @@ pub struct SignOutReport {
 
 impl SignOutReport {
     /// Whether the grant Logto could not be told about is revoked at the next start
-    /// ([`AuthService::prefetch`]): its refresh token stayed in the marked entry.
+    /// ([`AuthService::prefetch`](crate::AuthService::prefetch)): its refresh token stayed in the marked entry.
     pub fn revokes_at_next_start(&self) -> bool {
         self.marked && self.not_told.is_some()
     }
