@@ -4,7 +4,8 @@
 //! Logto-faithful provider on loopback, and each measure alternates with its baseline in one
 //! run, because the machines are shared and noisy: the ratios are the result, the absolute
 //! times are printed with the machine they came from. `--smoke` runs each once (for
-//! `make test`); `--json PATH` writes the results and `--svg PATH` a chart of the ratios.
+//! `make test`); `--json PATH` writes the results and `--svg PATH` a chart of the ratios, with
+//! those of the other benchmarks' `--json` files named by `--with PATH` (once for each).
 
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout};
@@ -156,12 +157,16 @@ async fn main() {
     let smoke = args.iter().any(|a| a == "--smoke");
     let json_path = arg(&args, "--json");
     let svg_path = arg(&args, "--svg");
-    // The window benchmark's results, drawn on the same chart.
-    let window: Vec<Value> = arg(&args, "--with")
-        .and_then(|path| std::fs::read_to_string(path).ok())
-        .and_then(|text| serde_json::from_str::<Value>(&text).ok())
-        .and_then(|v| v["comparisons"].as_array().cloned())
-        .unwrap_or_default();
+    // The other benchmarks' results (the window's, the command line's), drawn on the same
+    // chart: `--with PATH`, once for each.
+    let others: Vec<Value> = args
+        .windows(2)
+        .filter(|pair| pair[0] == "--with")
+        .filter_map(|pair| std::fs::read_to_string(&pair[1]).ok())
+        .filter_map(|text| serde_json::from_str::<Value>(&text).ok())
+        .filter_map(|v| v["comparisons"].as_array().cloned())
+        .flatten()
+        .collect();
     let rounds = if smoke { 1 } else { 30 };
 
     let resources: Vec<String> = (0..rounds)
@@ -364,8 +369,14 @@ async fn main() {
         .iter()
         .map(|c| c.json())
         .collect();
-    // In the order: 1, 1b, 1c, 2, then the window's 3, 4, 5, then 6.
-    comparisons.splice(4..4, window);
+    // In the issues' order, by the number each title starts with: 1, 1b, 1c, 2, the window's 3,
+    // 4, 5, then 6, then the command line's 9 and 10 (a stable sort keeps 1, 1b, 1c as they are).
+    comparisons.extend(others);
+    comparisons.sort_by_key(|c| {
+        let title = c["title"].as_str().unwrap_or_default();
+        let digits: String = title.chars().take_while(char::is_ascii_digit).collect();
+        digits.parse::<u32>().unwrap_or(u32::MAX)
+    });
     if let Some(path) = json_path {
         let results = json!({
             "machine": machine,

@@ -27,6 +27,8 @@ dbus-run-session -- scripts/with-keyring.sh \
 xvfb-run -a -s "-screen 0 1280x900x24" \
   dbus-run-session -- scripts/with-keyring.sh \
   cargo test --locked --bench window -- --smoke 2>&1 | tee -a "$log" || status=$?
+dbus-run-session -- scripts/with-keyring.sh \
+  cargo test --locked --bench cli -- --smoke 2>&1 | tee -a "$log" || status=$?
 cargo test --locked --bench cached 2>&1 | tee -a "$log" || status=$?
 # One closing line over every cargo test binary.
 # criterion's test mode says "Success" for each benchmark it ran once.

@@ -120,6 +120,8 @@ impl Browser for BenchBrowser {
 pub enum Unit {
     Ms,
     Mb,
+    /// A process's peak resident memory: the kernel counts it in KiB, so goals are in MiB.
+    Mib,
 }
 
 impl Unit {
@@ -127,6 +129,7 @@ impl Unit {
         match self {
             Unit::Ms => "ms",
             Unit::Mb => "MB",
+            Unit::Mib => "MiB",
         }
     }
 }
@@ -191,6 +194,9 @@ pub enum Goal {
     /// The ratio of the 10th percentiles at most this: for a baseline whose launches sometimes
     /// stall for reasons of its own, so that its median says more about the stalls than about it.
     FastRatio(f64),
+    /// The measure's median at most this, in the samples' unit, whatever the baseline: for a
+    /// budget of its own (the command line's peak memory).
+    AtMost(f64),
 }
 
 /// One comparison: a measure, its baseline, and the goal.
@@ -230,6 +236,7 @@ impl Comparison {
             Goal::None => None,
             Goal::Ratio(r) | Goal::FastRatio(r) => Some(r),
             Goal::Plus(d) => Some((self.baseline.median() + d) / self.baseline.median()),
+            Goal::AtMost(m) => Some(m / self.baseline.median()),
         }
     }
     fn met(&self) -> Option<bool> {
@@ -238,6 +245,7 @@ impl Comparison {
             Goal::Ratio(r) => Some(self.ratio() <= r),
             Goal::FastRatio(r) => Some(self.fast_ratio() <= r),
             Goal::Plus(d) => Some(self.measure.median() - self.baseline.median() <= d),
+            Goal::AtMost(m) => Some(self.measure.median() <= m),
         }
     }
     fn goal_text(&self) -> String {
@@ -247,6 +255,7 @@ impl Comparison {
             Goal::Ratio(r) => format!("goal at most {r:.2}x"),
             Goal::FastRatio(r) => format!("goal at most {r:.2}x of the p10s"),
             Goal::Plus(d) => format!("goal at most +{d:.1} {unit}"),
+            Goal::AtMost(m) => format!("goal at most {m:.1} {unit}"),
         }
     }
     pub fn print(&self) {
