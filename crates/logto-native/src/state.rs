@@ -29,6 +29,18 @@ pub(crate) enum Elsewhere {
     SignedIn(User),
 }
 
+/// Takes into `session` what another program stored for the same user: its refresh token, ID
+/// token, nonce and claims, and its access tokens beside this program's own (those of APIs and
+/// organizations are never in the entry, and stay valid when the refresh token rotates).
+fn take_newer(session: &mut Session, stored: Session) {
+    session.tokens = stored.tokens;
+    session.nonce = stored.nonce;
+    session.id_claims = stored.id_claims;
+    for (key, token) in stored.access.iter() {
+        session.access.insert(key.clone(), token.clone());
+    }
+}
+
 /// Counts one refresh in flight while held.
 struct InFlight<'a>(&'a AtomicUsize);
 
@@ -236,7 +248,11 @@ impl AuthState {
             (Some(ours), Some(stored)) if ours.user.sub == stored.user.sub => {
                 let user = stored.user.clone();
                 let changed = ours.user != user;
-                *held = Some(*stored);
+                // Tokens of APIs and organizations live in memory only: they stay.
+                let mut merged = ours.clone();
+                take_newer(&mut merged, *stored);
+                merged.user = user.clone();
+                *held = Some(merged);
                 if changed {
                     Elsewhere::SignedIn(user)
                 } else {
@@ -566,13 +582,8 @@ impl AuthState {
                 let theirs = stored.tokens.refresh_token.as_ref().map(|t| t.secret());
                 if ours != theirs {
                     tracing::info!("the keychain holds a newer refresh token; using it");
-                    session.tokens = stored.tokens;
-                    session.nonce = stored.nonce;
-                    session.id_claims = stored.id_claims;
                     // The program that rotated it may have fetched exactly this token.
-                    for (key, token) in stored.access.iter() {
-                        session.access.insert(key.clone(), token.clone());
-                    }
+                    take_newer(&mut session, *stored);
                     if let Some(token) = session.access.fresh(key, self.clock.now()).cloned() {
                         *self.session.lock().await = Some(session);
                         return Ok(token);
