@@ -37,28 +37,24 @@ pub mod exchange;
 mod flow;
 pub mod http;
 pub mod id_token;
-#[cfg(test)]
-mod keeping;
 pub mod lock;
 pub mod loopback;
 mod notice;
 pub mod pages;
 pub mod picture;
-#[cfg(test)]
-mod properties;
 pub mod refresh;
-#[cfg(test)]
-mod refusals;
 pub mod revoke;
 pub mod service;
 pub mod session;
-#[cfg(test)]
-mod stand;
 mod state;
 pub mod status;
 pub mod store;
 pub mod tenant;
 pub mod tokens;
+
+// The crate's own suites, apart from the walk of a sign-in above.
+#[cfg(test)]
+mod tests;
 
 pub use authorize::SignInMethod;
 pub use browser::{Browser, SystemBrowser};

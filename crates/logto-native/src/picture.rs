@@ -88,7 +88,7 @@ pub fn check_address(url: &str, issuer: &str) -> Result<Url, AuthError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::stand::Stand;
+    use crate::tests::stand::Stand;
 
     #[tokio::test]
     async fn an_image_comes_back_as_a_data_url_and_anything_else_is_refused() {

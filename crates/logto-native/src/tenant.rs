@@ -306,7 +306,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_tenant_without_amazon_is_told_apart_and_asked_once_while_fresh() {
-        let stand = crate::stand::Stand::start();
+        let stand = crate::tests::stand::Stand::start();
         let body = serde_json::json!({
             "socialSignInConnectorTargets": ["google"],
             "socialConnectors": [{ "id": "g1", "target": "google", "name": { "en": "Google" } }],
@@ -326,7 +326,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_older_logto_without_the_document_changes_nothing() {
-        let stand = crate::stand::Stand::start();
+        let stand = crate::tests::stand::Stand::start();
         let (service, _) = stand.service();
         let error = service.check_sign_in_experience().await.unwrap_err();
         assert!(error.to_string().contains("404"), "{error}");
@@ -335,7 +335,7 @@ mod tests {
 
     #[tokio::test]
     async fn an_answer_that_is_not_the_document_changes_nothing() {
-        let stand = crate::stand::Stand::start();
+        let stand = crate::tests::stand::Stand::start();
         stand.serve_file(
             DOCUMENT,
             "text/html",
@@ -425,7 +425,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_large_document_leaves_only_capped_plain_targets_in_the_cache_and_the_log() {
-        let stand = crate::stand::Stand::start();
+        let stand = crate::tests::stand::Stand::start();
         let body = a_large_document().to_string().into_bytes();
         assert!(
             body.len() > 768 * 1024,

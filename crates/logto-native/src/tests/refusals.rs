@@ -9,10 +9,10 @@ use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
 use openidconnect::{AccessToken, AccessTokenHash};
 use serde_json::{json, Value};
 
-use super::session::Session;
+use crate::session::Session;
 use super::stand::{sign_in, Answer, Key, Stand, APP};
-use super::store::{MemoryStore, TokenStore};
-use super::AuthService;
+use crate::store::{MemoryStore, TokenStore};
+use crate::AuthService;
 
 const API: &str = "https://api.example.test";
 
@@ -177,13 +177,13 @@ async fn every_refusal_carries_the_code_of_its_cause_and_nothing_is_stored() {
         ),
         (
             "expired beyond the allowance",
-            tweak(|c| c["exp"] = json!(super::exchange::unix_now() - 120)),
+            tweak(|c| c["exp"] = json!(crate::exchange::unix_now() - 120)),
             None,
             "token.invalid",
         ),
         (
             "issued in the future",
-            tweak(|c| c["iat"] = json!(super::exchange::unix_now() + 600)),
+            tweak(|c| c["iat"] = json!(crate::exchange::unix_now() + 600)),
             None,
             "token.invalid",
         ),
@@ -331,8 +331,8 @@ async fn a_good_at_hash_and_a_missing_expires_in_are_accepted() {
         .get(&Default::default())
         .and_then(|t| t.expires_at)
         .expect("an expiry");
-    let now = super::exchange::unix_now();
-    let lifetime = super::exchange::DEFAULT_ACCESS_TOKEN_LIFETIME.as_secs();
+    let now = crate::exchange::unix_now();
+    let lifetime = crate::exchange::DEFAULT_ACCESS_TOKEN_LIFETIME.as_secs();
     assert!(
         expires > now && expires <= now + lifetime,
         "{expires} is now + {}",
@@ -402,11 +402,11 @@ async fn made_up_kids_cannot_make_the_app_hammer_the_key_set() {
 #[tokio::test]
 async fn discovery_is_fetched_again_at_most_once_per_interval() {
     let stand = Stand::start();
-    let http = super::http::client().expect("client");
+    let http = crate::http::client().expect("client");
     let (service, _store) = stand.service();
     let config = service.config().clone();
     let discovered =
-        super::discovery::Discovered::new().with_min_interval(Duration::from_millis(300));
+        crate::discovery::Discovered::new().with_min_interval(Duration::from_millis(300));
     let first = discovered.get(&http, &config).await.expect("fetched");
     // The first refetch after the start-up's fetch is always allowed.
     let second = discovered
@@ -463,7 +463,7 @@ async fn signed_in_then(
     let stand = Stand::start();
     stand.on_token(|c| {
         c.stand.signed_answer(
-            |c| c["auth_time"] = json!(super::exchange::unix_now() - 10),
+            |c| c["auth_time"] = json!(crate::exchange::unix_now() - 10),
             "RT-1",
         )
     });
@@ -517,7 +517,7 @@ async fn a_refresh_that_cannot_be_checked_yet_keeps_the_session_and_the_rotated_
                 c.stand.signed_answer(
                     |claims| {
                         if case == 1 {
-                            claims["iat"] = json!(super::exchange::unix_now() + 3600);
+                            claims["iat"] = json!(crate::exchange::unix_now() + 3600);
                         } else {
                             claims.as_object_mut().map(|o| o.remove("iat"));
                         }

@@ -13,11 +13,11 @@ use proptest::test_runner::{TestCaseError, TestRunner};
 use serde_json::{json, Value};
 use url::Url;
 
-use super::callback::{parse_callback, Callback, ExpectedCallback};
-use super::config::is_loopback;
-use super::discovery::{check_metadata, LogtoProviderMetadata};
-use super::session::{RawIdToken, Session, Tokens, User};
-use super::tokens::{CachedToken, TokenCache, TokenKey};
+use crate::callback::{parse_callback, Callback, ExpectedCallback};
+use crate::config::is_loopback;
+use crate::discovery::{check_metadata, LogtoProviderMetadata};
+use crate::session::{RawIdToken, Session, Tokens, User};
+use crate::tokens::{CachedToken, TokenCache, TokenKey};
 
 const STATE: &str = "s-123_AbC";
 const ISSUER: &str = "http://127.0.0.1:3001/oidc";
@@ -343,7 +343,7 @@ proptest! {
     #[test]
     fn what_is_encoded_decodes_to_the_same_session(session in session()) {
         if let Some(text) = session.encode() {
-            prop_assert!(text.len() <= super::session::MAX_SECRET_BYTES);
+            prop_assert!(text.len() <= crate::session::MAX_SECRET_BYTES);
             let back = Session::decode(&text, ISSUER, "app1").expect("decodes");
             prop_assert_eq!(&back.user.sub, &session.user.sub);
             match &back.tokens.id_token {

@@ -16,12 +16,12 @@ use ed25519_dalek::{Signer, SigningKey};
 use serde_json::{json, Value};
 use url::Url;
 
-use super::browser::Browser;
-use super::config::Config;
-use super::discovery::tests::logto_document;
-use super::exchange::unix_now;
-use super::service::AuthService;
-use super::store::MemoryStore;
+use crate::browser::Browser;
+use crate::config::Config;
+use crate::discovery::tests::logto_document;
+use crate::exchange::unix_now;
+use crate::service::AuthService;
+use crate::store::MemoryStore;
 
 pub const APP: &str = "app1";
 pub const SUB: &str = "u1";
@@ -168,10 +168,10 @@ impl StandState {
 
 /// Runs one sign-in on `service` to its end (the stand's browser comes back at once), failing
 /// the test rather than hanging it.
-pub async fn sign_in(service: &AuthService) -> Result<super::User, super::AuthError> {
+pub async fn sign_in(service: &AuthService) -> Result<crate::User, crate::AuthError> {
     tokio::time::timeout(
         Duration::from_secs(30),
-        service.sign_in(super::SignInMethod::Logto, |_| {}),
+        service.sign_in(crate::SignInMethod::Logto, |_| {}),
     )
     .await
     .unwrap_or_else(|_| panic!("the sign-in did not end within 30 s"))
@@ -307,7 +307,7 @@ impl Stand {
         });
         let mut service = AuthService::new(self.config(), store.clone(), browser).expect("service");
         if let Some(path) = marks {
-            service = service.with_signed_out_marks(super::store::SignedOutMarks::new(path));
+            service = service.with_signed_out_marks(crate::store::SignedOutMarks::new(path));
         }
         (Arc::new(service), store)
     }

@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use super::session::tests::sample;
+use crate::session::tests::sample;
 use super::stand::{sign_in, Stand, APP};
-use super::store::{MemoryStore, TokenStore};
-use super::{AuthService, SignInMethod};
+use crate::store::{MemoryStore, TokenStore};
+use crate::{AuthService, SignInMethod};
 
 const API: &str = "https://api.example.test";
 
@@ -191,7 +191,7 @@ fn waiting_for_the_browser_never_prints_its_url() {
         "http://127.0.0.1:1/oidc/auth?state=STATE-secret&nonce=NONCE-secret&code_challenge=CH-secret",
     )
     .expect("url");
-    let waiting = super::SignInWaiting {
+    let waiting = crate::SignInWaiting {
         url,
         deadline: 42,
         browser_error: Some("no browser".into()),
@@ -253,7 +253,7 @@ async fn the_tab_says_signed_in_only_once_the_session_is_stored() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_slow_finish_gives_the_tab_a_neutral_page_within_the_bound() {
     let stand = Stand::start();
-    let slow = super::loopback::REPLY_WITHIN + Duration::from_millis(1500);
+    let slow = crate::loopback::REPLY_WITHIN + Duration::from_millis(1500);
     stand.on_token(move |c| {
         std::thread::sleep(slow);
         c.stand.signed_answer(|_| {}, "RT-1")
@@ -415,7 +415,7 @@ async fn shared_and_unreadable_the_keychain_stops_a_refresh_and_loses_nothing() 
     let stand = Stand::start();
     stand.on_token(|c| short_lived(c, "RT-1"));
     let dir = tempfile::tempdir().expect("a folder");
-    let lock = super::lock::EntryLock::new(dir.path().join("entry.lock"));
+    let lock = crate::lock::EntryLock::new(dir.path().join("entry.lock"));
     let store = Arc::new(MemoryStore::default());
     let service = stand.service_with(store.clone(), |s| s.with_entry_lock(lock));
     sign_in(&service).await.expect("signed in");
@@ -492,23 +492,23 @@ struct Racing {
 }
 
 impl TokenStore for Racing {
-    fn load(&self) -> Result<Option<String>, super::AuthError> {
+    fn load(&self) -> Result<Option<String>, crate::AuthError> {
         let read = self.inner.load();
         if let Some(next) = self.then.lock().expect("lock").take() {
             self.inner.save(&next)?;
         }
         read
     }
-    fn save(&self, secret: &str) -> Result<(), super::AuthError> {
+    fn save(&self, secret: &str) -> Result<(), crate::AuthError> {
         self.inner.save(secret)
     }
-    fn delete(&self) -> Result<(), super::AuthError> {
+    fn delete(&self) -> Result<(), crate::AuthError> {
         self.inner.delete()
     }
 }
 
 struct NoBrowser;
-impl super::Browser for NoBrowser {
+impl crate::Browser for NoBrowser {
     fn open(&self, _: &url::Url) -> Result<(), String> {
         Err("no browser here".into())
     }
@@ -534,7 +534,7 @@ async fn issue_16_restore_never_removes_a_sign_in_stored_after_it_read_the_entry
         .as_ref()
         .map(|t| t.secret().clone())
         .expect("a refresh token");
-    super::store::SignedOutMarks::new(path.clone())
+    crate::store::SignedOutMarks::new(path.clone())
         .add(&rt)
         .expect("marked");
     for (name, first) in [
@@ -551,7 +551,7 @@ async fn issue_16_restore_never_removes_a_sign_in_stored_after_it_read_the_entry
         store.inner.save(&first).expect("memory");
         let service = AuthService::new(stand.config(), store.clone(), Arc::new(NoBrowser))
             .expect("service")
-            .with_signed_out_marks(super::store::SignedOutMarks::new(path.clone()));
+            .with_signed_out_marks(crate::store::SignedOutMarks::new(path.clone()));
         let user = service.restore().await.expect(name);
         assert_eq!(
             user.map(|u| u.sub).as_deref(),
@@ -570,8 +570,8 @@ async fn issue_16_restore_never_removes_a_sign_in_stored_after_it_read_the_entry
 async fn status_within(
     service: &AuthService,
     bound: Duration,
-    matches: impl Fn(&super::Status) -> bool,
-) -> super::Status {
+    matches: impl Fn(&crate::Status) -> bool,
+) -> crate::Status {
     let mut status = service.subscribe();
     let seen = tokio::time::timeout(bound, async {
         status.wait_for(|s| matches(s)).await.map(|s| s.clone())
@@ -591,12 +591,12 @@ async fn status_within(
 /// promise), with no request to Logto from the window.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn issue_17_what_another_program_does_reaches_the_status_within_a_second() {
-    use super::{SignedOutWhy, Status};
+    use crate::{SignedOutWhy, Status};
     const WITHIN: Duration = Duration::from_secs(1);
     let stand = Stand::start();
     stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-1"));
     let dir = tempfile::tempdir().expect("a folder");
-    let lock = || super::lock::EntryLock::new(dir.path().join("entry.lock"));
+    let lock = || crate::lock::EntryLock::new(dir.path().join("entry.lock"));
     let store = Arc::new(MemoryStore::default());
     let window = stand.service_with(store.clone(), |s| s.with_entry_lock(lock()));
     let script = stand.service_with(store.clone(), |s| s.with_entry_lock(lock()));
