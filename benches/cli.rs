@@ -17,6 +17,7 @@
 //! would report this process's memory. The launcher forks, and what an empty program (`true`)
 //! shows through it is printed as the floor of the measure.
 
+use logto_desktop::shell::KEYCHAIN_SERVICE;
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::process::CommandExt;
@@ -258,7 +259,11 @@ fn bench(runtime: &tokio::runtime::Runtime, args: &[String]) {
     let mut config = Config::new(&idp.info.endpoint, &idp.info.app_id).expect("config");
     config.end_browser_session = false;
     let account = format!("{}@{}", config.app_id, config.issuer());
-    let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
+    let store = Arc::new(KeyringStore::new(
+        KEYCHAIN_SERVICE,
+        &config.issuer(),
+        &config.app_id,
+    ));
     let service =
         AuthService::new(config, store.clone(), BenchBrowser::new(&scripted)).expect("service");
     let stored = runtime.block_on(async {

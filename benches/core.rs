@@ -7,6 +7,7 @@
 //! `make test`); `--json PATH` writes the results and `--svg PATH` a chart of the ratios, with
 //! those of the other benchmarks' `--json` files named by `--with PATH` (once for each).
 
+use logto_desktop::shell::KEYCHAIN_SERVICE;
 use std::io::{BufRead, BufReader, Write};
 use std::process::{Child, ChildStdin, ChildStdout};
 use std::sync::Arc;
@@ -189,7 +190,11 @@ async fn main() {
     .expect("service");
     fast.prefetch().await.expect("discovery");
     let with_keychain = BenchBrowser::new(&scripted);
-    let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
+    let store = Arc::new(KeyringStore::new(
+        KEYCHAIN_SERVICE,
+        &config.issuer(),
+        &config.app_id,
+    ));
     let service =
         AuthService::new(config.clone(), store.clone(), with_keychain.clone()).expect("service");
     service.prefetch().await.expect("discovery");

@@ -13,6 +13,7 @@
 //! bare window beside it); `--smoke` launches each once (for `make test`), `--rounds N` N times
 //! (10 by default); `--json PATH` writes the comparisons for the chart the core benchmark draws.
 
+use logto_desktop::shell::KEYCHAIN_SERVICE;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -213,7 +214,11 @@ async fn main() {
     let scripted = Arc::new(Scripted::start());
     let mut config = Config::new(&idp.info.endpoint, &idp.info.app_id).expect("config");
     config.end_browser_session = false;
-    let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
+    let store = Arc::new(KeyringStore::new(
+        KEYCHAIN_SERVICE,
+        &config.issuer(),
+        &config.app_id,
+    ));
     let service =
         AuthService::new(config, store.clone(), BenchBrowser::new(&scripted)).expect("service");
     service

@@ -4,6 +4,7 @@
 //! told; and the window and twenty `token` processes refreshing the same sign-in at once, one
 //! refresh per rotation of the refresh token, with the grant alive at the end.
 
+use logto_desktop::shell::KEYCHAIN_SERVICE;
 use std::collections::{HashMap, HashSet};
 use std::path::PathBuf;
 use std::process::{Command, Output, Stdio};
@@ -196,7 +197,7 @@ async fn without_a_sign_in_scripts_get_exit_code_3_a_sentence_and_nothing_on_std
         ("LOGTO_APP_ID", app_id.as_str()),
         ("RUST_LOG", "warn"),
     ];
-    KeyringStore::new(&format!("{endpoint}/oidc"), &app_id)
+    KeyringStore::new(KEYCHAIN_SERVICE, &format!("{endpoint}/oidc"), &app_id)
         .delete()
         .expect("the Secret Service must be running (run the tests with `make test`)");
 

@@ -1,6 +1,7 @@
 //! The sign-in core against the Logto-faithful provider, with Chromium as the system browser and
 //! GNOME Keyring's Secret Service as the keychain, over real loopback sockets.
 
+use logto_desktop::shell::KEYCHAIN_SERVICE;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
@@ -33,8 +34,10 @@ impl Harness {
 
     pub(crate) fn with_config(idp: Idp, tweak: impl FnOnce(&mut Config)) -> Harness {
         let mut config = Config::new(&idp.info.endpoint, &idp.info.app_id).expect("config");
+        // The window's entry, lock and change notice: a program beside the app.
+        config.keychain_service = KEYCHAIN_SERVICE.to_string();
         tweak(&mut config);
-        let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
+        let store = Arc::new(KeyringStore::for_config(&config));
         // Each provider has its own port, so its own keychain entry; start from nothing anyway.
         store
             .delete()
@@ -42,9 +45,10 @@ impl Harness {
         let (browser, urls) = channel_browser();
         // The entry's lock, where every program on this system takes it: the window and the
         // command line in the same run share it (and hear this program's changes through it).
-        let lock = EntryLock::default_path(&config.issuer(), &config.app_id)
-            .expect("the lock folder is this user's")
-            .map(EntryLock::new);
+        let lock =
+            EntryLock::default_path(&config.keychain_service, &config.issuer(), &config.app_id)
+                .expect("the lock folder is this user's")
+                .map(EntryLock::new);
         let mut service =
             AuthService::new(config, store.clone(), Arc::new(browser)).expect("service");
         if let Some(lock) = lock {

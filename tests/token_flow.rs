@@ -3,6 +3,7 @@
 //! stolen refresh token, a provider that fails or is down, a restart mid-session, organization
 //! tokens, and signing keys that Logto rotates under a running app.
 
+use logto_desktop::shell::KEYCHAIN_SERVICE;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -307,7 +308,11 @@ async fn a_restart_mid_session_resumes_with_the_rotated_refresh_token() {
 
     // A new service with nothing in memory, as after a restart, reading the same keychain entry.
     let config = h.service.config().clone();
-    let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
+    let store = Arc::new(KeyringStore::new(
+        KEYCHAIN_SERVICE,
+        &config.issuer(),
+        &config.app_id,
+    ));
     let restarted =
         AuthService::new(config, store, Arc::new(channel_browser().0)).expect("service");
     restarted
@@ -427,7 +432,11 @@ async fn a_signing_key_rotated_at_logto_is_followed_with_one_fetch_of_the_keys()
 
     // A restarted app fetches the keys at discovery and goes on with the stored refresh token.
     let config = h.service.config().clone();
-    let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
+    let store = Arc::new(KeyringStore::new(
+        KEYCHAIN_SERVICE,
+        &config.issuer(),
+        &config.app_id,
+    ));
     let restarted =
         AuthService::new(config, store, Arc::new(channel_browser().0)).expect("service");
     restarted.restore().await.expect("restore").expect("a user");
@@ -484,7 +493,11 @@ async fn sessions_with_8_and_16_kb_id_tokens_are_kept_refreshed_and_restored() {
         // A new process restores it and refreshes with it; the new ID token passes the checks
         // against the kept claims, and is again too large to store, which is fine.
         let config = h.service.config().clone();
-        let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
+        let store = Arc::new(KeyringStore::new(
+            KEYCHAIN_SERVICE,
+            &config.issuer(),
+            &config.app_id,
+        ));
         let restarted =
             AuthService::new(config, store, Arc::new(channel_browser().0)).expect("service");
         let user = restarted.restore().await.expect("restore").expect("a user");

@@ -185,6 +185,8 @@ fn service() -> Result<AuthService, Failure> {
 }
 
 fn make_service(mut config: Config) -> Result<AuthService, AuthError> {
+    // The window's entry (`shell::KEYCHAIN_SERVICE` there): one sign-in for both programs.
+    config.keychain_service = "logto-desktop".to_string();
     if config.ui_locales.is_none() {
         config.ui_locales = Some(Language::default().tag().to_string());
     }

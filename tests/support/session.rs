@@ -2,6 +2,7 @@
 //! session holds (for the leak checks), the loopback port of an authorization URL, the files a
 //! run wrote, and SHA-256 as the provider's request log spells it.
 
+use logto_desktop::shell::KEYCHAIN_SERVICE;
 use std::path::{Path, PathBuf};
 
 use logto_desktop::auth::session::Session;
@@ -12,7 +13,7 @@ use crate::support::idp::Idp;
 
 /// The keychain entry of `idp`'s app, emptied (the Secret Service must be running).
 pub fn empty_keychain(idp: &Idp) -> KeyringStore {
-    let store = KeyringStore::new(&idp.info.issuer, &idp.info.app_id);
+    let store = KeyringStore::new(KEYCHAIN_SERVICE, &idp.info.issuer, &idp.info.app_id);
     store
         .delete()
         .expect("the Secret Service must be running (run the tests with `make test`)");

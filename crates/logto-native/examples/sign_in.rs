@@ -71,7 +71,7 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let config = match Config::from_env() {
+    let mut config = match Config::from_env() {
         Ok(Some(config)) => config,
         Ok(None) => {
             eprintln!(
@@ -86,6 +86,9 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // Logto Desktop's keychain service: this example shares the desktop app's sign-in (a program
+    // of your own keeps the default, its own entry).
+    config.keychain_service = "logto-desktop".into();
     // The OS keychain, the system browser, and the lock Logto Desktop takes for the same entry.
     let service = match AuthService::on_this_system(config) {
         Ok(service) => service,

@@ -40,6 +40,16 @@ pub struct Config {
     pub sign_in_timeout: Duration,
     /// Passed as `ui_locales` so Logto's pages speak the app's language.
     pub ui_locales: Option<String>,
+    /// The keychain service the session is filed under (its account is `<app id>@<issuer>`), and
+    /// the name its entry lock is made from: the program's own, so two programs signing in to
+    /// their own Logto apps never write under each other's name. By default
+    /// [`default_keychain_service`] of the app id; Logto Desktop sets `logto-desktop`.
+    pub keychain_service: String,
+}
+
+/// The keychain service a program gets unless it names its own: `logto-native/<app id>`.
+pub fn default_keychain_service(app_id: &str) -> String {
+    format!("logto-native/{app_id}")
 }
 
 impl Config {
@@ -49,9 +59,11 @@ impl Config {
     /// `.`. Fails with [`AuthError::Config`]. The rest starts empty, with
     /// [`DEFAULT_SIGN_IN_TIMEOUT`] and `end_browser_session` on.
     pub fn new(endpoint: &str, app_id: &str) -> Result<Self, AuthError> {
+        let app_id = parse_app_id(app_id)?;
         Ok(Config {
             endpoint: parse_endpoint(endpoint)?,
-            app_id: parse_app_id(app_id)?,
+            keychain_service: default_keychain_service(&app_id),
+            app_id,
             scopes: Vec::new(),
             resources: Vec::new(),
             post_logout_redirect_uri: None,
@@ -639,5 +651,20 @@ mod file_tests {
             SavedConfig::from_config(&config),
             saved("https://a.logto.app", "app")
         );
+    }
+}
+
+#[cfg(test)]
+mod keychain_service_tests {
+    use super::*;
+
+    /// Issue 18: a program's entry is its own unless it names the desktop app's.
+    #[test]
+    fn the_keychain_service_is_the_programs_own_by_default() {
+        let one = Config::new("https://tenant.example.com", "app-1").unwrap();
+        let two = Config::new("https://tenant.example.com", "app-2").unwrap();
+        assert_eq!(one.keychain_service, "logto-native/app-1");
+        assert_ne!(one.keychain_service, two.keychain_service);
+        assert_ne!(one.keychain_service, "logto-desktop");
     }
 }

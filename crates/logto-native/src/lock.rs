@@ -88,12 +88,17 @@ impl EntryLock {
         self
     }
 
-    /// Where the lock of the entry for `issuer` and `app_id` lives: in [`shared_dir`], which is
-    /// checked as far as it exists but made only when first locked. Its name hashes the two, so it
-    /// says nothing about the tenant to someone listing the folder. `Ok(None)` where this user
+    /// Where the lock of the entry for `issuer` and `app_id` under the keychain `service` lives:
+    /// in [`shared_dir`], which is checked as far as it exists but made only when first locked.
+    /// Its name hashes the three, so it says nothing about the tenant to someone listing the
+    /// folder, and two programs with their own entries never share a lock. `Ok(None)` where this user
     /// has no such folder (no home in the password database); an error as for [`shared_dir`].
-    pub fn default_path(issuer: &str, app_id: &str) -> Result<Option<PathBuf>, AuthError> {
-        let digest = sha2::Sha256::digest(format!("{issuer}\n{app_id}").as_bytes());
+    pub fn default_path(
+        service: &str,
+        issuer: &str,
+        app_id: &str,
+    ) -> Result<Option<PathBuf>, AuthError> {
+        let digest = sha2::Sha256::digest(format!("{service}\n{issuer}\n{app_id}").as_bytes());
         let name: String = digest[..12].iter().map(|b| format!("{b:02x}")).collect();
         Ok(shared_location()?.map(|dir| dir.join(format!("{name}.lock"))))
     }
@@ -434,9 +439,10 @@ mod tests {
 
     #[test]
     fn the_default_path_names_no_tenant() {
-        let path = EntryLock::default_path("https://tenant.example.com/oidc", "app-1")
-            .unwrap()
-            .unwrap();
+        let path =
+            EntryLock::default_path("logto-desktop", "https://tenant.example.com/oidc", "app-1")
+                .unwrap()
+                .unwrap();
         let name = path.file_name().unwrap().to_string_lossy();
         assert!(
             !name.contains("tenant") && name.ends_with(".lock"),
@@ -444,9 +450,20 @@ mod tests {
         );
         assert_ne!(
             path,
-            EntryLock::default_path("https://tenant.example.com/oidc", "app-2")
+            EntryLock::default_path("logto-desktop", "https://tenant.example.com/oidc", "app-2")
                 .unwrap()
                 .unwrap()
+        );
+        // Another program's entry for the same tenant and app has a lock of its own.
+        assert_ne!(
+            path,
+            EntryLock::default_path(
+                "another-program",
+                "https://tenant.example.com/oidc",
+                "app-1"
+            )
+            .unwrap()
+            .unwrap()
         );
     }
 
@@ -608,7 +625,12 @@ mod tests {
             let runtime = PathBuf::from(format!("/run/user/{uid}"));
             let expected = locate(&runtime, home_of(uid).as_deref(), uid).unwrap();
             assert_eq!(shared_location().unwrap(), expected);
-            let lock = EntryLock::default_path("https://tenant.example.com/oidc", "app-1").unwrap();
+            let lock = EntryLock::default_path(
+                "logto-desktop",
+                "https://tenant.example.com/oidc",
+                "app-1",
+            )
+            .unwrap();
             assert_eq!(lock.as_deref().and_then(Path::parent), expected.as_deref());
         }
 

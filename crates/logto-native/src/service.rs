@@ -58,12 +58,14 @@ impl AuthService {
 
     /// A service as a desktop program on this system wants it: the OS keychain, the system
     /// browser, the lock every program sharing the keychain entry takes (so it never races the
-    /// desktop app or a script), and the signed-out marks in the local data folder. The same
-    /// entry as Logto Desktop's for the same tenant and app: the two share one sign-in. Errs with
+    /// desktop app or a script), and the signed-out marks in the local data folder. The entry is
+    /// filed under the config's [`keychain_service`](Config::keychain_service): programs that set
+    /// the same one (Logto Desktop's is `logto-desktop`) share one sign-in. Errs with
     /// [`AuthError::LockNotPrivate`] where that lock's folder is another user's or a symlink.
     pub fn on_this_system(config: Config) -> Result<Self, AuthError> {
-        let store = Arc::new(KeyringStore::new(&config.issuer(), &config.app_id));
-        let lock = EntryLock::default_path(&config.issuer(), &config.app_id)?;
+        let store = Arc::new(KeyringStore::for_config(&config));
+        let lock =
+            EntryLock::default_path(&config.keychain_service, &config.issuer(), &config.app_id)?;
         let mut service = AuthService::new(config, store, Arc::new(SystemBrowser))?;
         if let Some(path) = lock {
             service = service.with_entry_lock(EntryLock::new(path));

@@ -7,9 +7,6 @@ use std::sync::Mutex;
 
 use super::error::AuthError;
 
-/// The service name under which entries are filed.
-pub const SERVICE: &str = "logto-desktop";
-
 /// Keeps one secret string. Implementations block; async callers use `spawn_blocking`.
 pub trait TokenStore: Send + Sync {
     /// The secret, or `None` when nothing is kept. A secret that cannot be read back as text is
@@ -32,26 +29,35 @@ pub trait TokenStore: Send + Sync {
     }
 }
 
-/// The OS keychain entry for one tenant and app: account `<app id>@<issuer>`, so two tenants or
-/// two apps never share an entry.
+/// The OS keychain entry for one tenant and app of one program: account `<app id>@<issuer>`
+/// under the program's service, so two tenants, two apps or two programs never share an entry.
 pub struct KeyringStore {
+    service: String,
     account: String,
 }
 
 impl KeyringStore {
-    /// The entry for `app_id` at `issuer` (see [`account_name`]). Touches no keychain until used.
-    pub fn new(issuer: &str, app_id: &str) -> Self {
+    /// The entry for `app_id` at `issuer` under `service` (see [`account_name`]). Touches no
+    /// keychain until used.
+    pub fn new(service: &str, issuer: &str, app_id: &str) -> Self {
         KeyringStore {
+            service: service.to_string(),
             account: account_name(issuer, app_id),
         }
     }
 
+    /// The entry of `config`: its [`keychain_service`](crate::Config::keychain_service), issuer
+    /// and app id.
+    pub fn for_config(config: &crate::Config) -> Self {
+        Self::new(&config.keychain_service, &config.issuer(), &config.app_id)
+    }
+
     fn entry(&self) -> Result<keyring::Entry, AuthError> {
-        keyring::Entry::new(SERVICE, &self.account).map_err(keychain_error)
+        keyring::Entry::new(&self.service, &self.account).map_err(keychain_error)
     }
 }
 
-/// The keychain account of an entry, `<app id>@<issuer>`, under the service [`SERVICE`].
+/// The keychain account of an entry, `<app id>@<issuer>`, under the program's service.
 pub fn account_name(issuer: &str, app_id: &str) -> String {
     format!("{app_id}@{issuer}")
 }
@@ -87,7 +93,7 @@ impl TokenStore for KeyringStore {
     /// Writes and removes a probe entry beside the session's: reading alone can succeed on a
     /// keychain that will not take a write (a locked collection that has no entry yet).
     fn check(&self) -> Result<(), AuthError> {
-        let probe = keyring::Entry::new(SERVICE, &format!("{}#check", self.account))
+        let probe = keyring::Entry::new(&self.service, &format!("{}#check", self.account))
             .map_err(keychain_error)?;
         probe.set_secret(b"check").map_err(keychain_error)?;
         match probe.delete_credential() {

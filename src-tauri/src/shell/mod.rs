@@ -22,6 +22,9 @@ use crate::auth::tenant::OfferCache;
 use crate::auth::{AuthError, AuthService, Config, SignedOutWhy, Status};
 use view::{AuthView, Notice, Snapshot};
 
+/// The keychain service of the app's entry, shared with the command line (src-tauri/cli).
+pub const KEYCHAIN_SERVICE: &str = "logto-desktop";
+
 /// The event that carries every change of [`AuthView`] to the page.
 pub const STATE_EVENT: &str = "auth-state";
 
@@ -142,6 +145,8 @@ fn setup_view(path: &Option<PathBuf>, problem: Option<Notice>) -> AuthView {
 /// The core's service for `config`, speaking `language` on Logto's pages and the loopback page,
 /// with the OS keychain and the system browser.
 pub fn make_service(mut config: Config, language: Language) -> Result<AuthService, AuthError> {
+    // The keychain service the app has always filed its entry under (and the command line too).
+    config.keychain_service = KEYCHAIN_SERVICE.to_string();
     if config.ui_locales.is_none() {
         config.ui_locales = Some(language.tag().to_string());
     }

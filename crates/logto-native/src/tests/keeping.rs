@@ -9,8 +9,8 @@ use std::time::Duration;
 
 use serde_json::json;
 
-use crate::session::tests::sample;
 use super::stand::{sign_in, Stand, APP};
+use crate::session::tests::sample;
 use crate::store::{MemoryStore, TokenStore};
 use crate::{AuthService, SignInMethod};
 

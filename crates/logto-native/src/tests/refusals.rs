@@ -9,8 +9,8 @@ use openidconnect::core::{CoreJsonWebKey, CoreJwsSigningAlgorithm};
 use openidconnect::{AccessToken, AccessTokenHash};
 use serde_json::{json, Value};
 
-use crate::session::Session;
 use super::stand::{sign_in, Answer, Key, Stand, APP};
+use crate::session::Session;
 use crate::store::{MemoryStore, TokenStore};
 use crate::AuthService;
 
