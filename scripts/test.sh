@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Every check and every test: formatting, lints, the provider's own tests, the core's unit tests,
-# and the end-to-end tests with the real provider, Chromium, Secret Service and window; among them
+# Every check and every test: formatting, lints, the core crate packaged as it would be published
+# and built without its default features, the provider's own tests, the core's unit tests (also
+# without the default features), and the end-to-end tests with the real provider, Chromium, Secret Service and window; among them
 # (tests/package.rs, counted in the closing line like the rest) the .deb is made from the debug
 # build, checked with lintian, installed with apt-get, opened, and purged.
 set -euo pipefail
@@ -11,6 +12,9 @@ echo "== cargo fmt"; cargo fmt --all -- --check
 echo "== cargo clippy"; cargo clippy --workspace --all-targets --locked -- -D warnings
 echo "== cargo doc (the core crate, warnings are errors)"
 RUSTDOCFLAGS="-D warnings" cargo doc -p logto-native --no-deps --locked
+echo "== the core crate as published: built from its packaged files, and without its default features"
+cargo package -p logto-native --locked --allow-dirty --quiet
+cargo clippy -p logto-native --no-default-features --all-targets --locked -- -D warnings
 echo "== provider tests"; npm --prefix tests/idp test
 echo "== cargo test (unit, integration, end-to-end)"
 export WEBKIT_DISABLE_COMPOSITING_MODE=1 NO_AT_BRIDGE=1
@@ -20,6 +24,9 @@ status=0
 xvfb-run -a -s "-screen 0 1280x900x24" \
   dbus-run-session -- scripts/with-keyring.sh \
   cargo test --locked --workspace -- --test-threads=2 2>&1 | tee "$log" || status=$?
+# The core with neither the OS keychain nor the system browser (MemoryStore and the tests'
+# recording browser): what a program that brings its own gets.
+cargo test --locked -p logto-native --no-default-features 2>&1 | tee -a "$log" || status=$?
 # The benchmarks once each, in debug: they still run (the numbers are `make bench`'s job).
 echo "== bench smoke"
 dbus-run-session -- scripts/with-keyring.sh \

@@ -11,9 +11,12 @@ pub trait Browser: Send + Sync {
     fn open(&self, url: &Url) -> Result<(), String>;
 }
 
-/// The desktop's default browser, through the `open` crate (`xdg-open` on Linux).
+/// The desktop's default browser, through the `open` crate (`xdg-open` on Linux). With the
+/// `system-browser` feature (a default one).
+#[cfg(feature = "system-browser")]
 pub struct SystemBrowser;
 
+#[cfg(feature = "system-browser")]
 impl Browser for SystemBrowser {
     fn open(&self, url: &Url) -> Result<(), String> {
         // Detached: xdg-open may stay in the foreground for as long as a new browser runs.

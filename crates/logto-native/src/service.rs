@@ -11,7 +11,9 @@ use std::time::SystemTime;
 use url::Url;
 
 use crate::authorize::SignInMethod;
-use crate::browser::{Browser, SystemBrowser};
+use crate::browser::Browser;
+#[cfg(feature = "system-browser")]
+use crate::browser::SystemBrowser;
 use crate::config::Config;
 use crate::context::Context;
 use crate::discovery::Provider;
@@ -23,7 +25,9 @@ use crate::session::User;
 use crate::state::{AuthState, Elsewhere};
 use crate::status::{Publisher, SignedOutWhy, Status};
 pub use crate::status::{SignInWaiting, SignOutReport};
-use crate::store::{KeyringStore, SignedOutMarks, TokenStore};
+#[cfg(feature = "os-keychain")]
+use crate::store::KeyringStore;
+use crate::store::{SignedOutMarks, TokenStore};
 use crate::tenant::{self, OfferCache};
 use crate::tokens::{CachedToken, Clock};
 
@@ -62,6 +66,8 @@ impl AuthService {
     /// filed under the config's [`keychain_service`](Config::keychain_service): programs that set
     /// the same one (Logto Desktop's is `logto-desktop`) share one sign-in. Errs with
     /// [`AuthError::LockNotPrivate`] where that lock's folder is another user's or a symlink.
+    /// With the default features (`os-keychain`, `system-browser`).
+    #[cfg(all(feature = "os-keychain", feature = "system-browser"))]
     pub fn on_this_system(config: Config) -> Result<Self, AuthError> {
         let store = Arc::new(KeyringStore::for_config(&config));
         let lock =

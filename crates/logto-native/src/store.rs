@@ -31,11 +31,14 @@ pub trait TokenStore: Send + Sync {
 
 /// The OS keychain entry for one tenant and app of one program: account `<app id>@<issuer>`
 /// under the program's service, so two tenants, two apps or two programs never share an entry.
+/// With the `os-keychain` feature (a default one).
+#[cfg(feature = "os-keychain")]
 pub struct KeyringStore {
     service: String,
     account: String,
 }
 
+#[cfg(feature = "os-keychain")]
 impl KeyringStore {
     /// The entry for `app_id` at `issuer` under `service` (see [`account_name`]). Touches no
     /// keychain until used.
@@ -62,6 +65,7 @@ pub fn account_name(issuer: &str, app_id: &str) -> String {
     format!("{app_id}@{issuer}")
 }
 
+#[cfg(feature = "os-keychain")]
 impl TokenStore for KeyringStore {
     fn load(&self) -> Result<Option<String>, AuthError> {
         match self.entry()?.get_secret() {
@@ -104,6 +108,7 @@ impl TokenStore for KeyringStore {
 }
 
 /// keyring's errors name the platform's failure, never the secret.
+#[cfg(feature = "os-keychain")]
 fn keychain_error(error: keyring::Error) -> AuthError {
     let what = match &error {
         keyring::Error::NoStorageAccess(_) => "locked or not running".to_string(),
