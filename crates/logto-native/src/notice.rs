@@ -46,7 +46,16 @@ impl ChangeNotice {
     /// Says the entry changed. Best effort: when the file cannot be written, the others learn at
     /// their next use of the entry, as they always do (each refresh reads it under the lock).
     pub(crate) fn tell(&self) {
-        let text = format!("{}\n", self.writer);
+        self.tell_why(None);
+    }
+
+    /// [`Self::tell`], saying why when it is worth showing: `ended` when Logto ended the sign-in
+    /// and this program found out (the others then say so, not just "signed out elsewhere").
+    pub(crate) fn tell_why(&self, why: Option<&str>) {
+        let text = match why {
+            Some(why) => format!("{} {why}\n", self.writer),
+            None => format!("{}\n", self.writer),
+        };
         if let Err(e) = crate::config::write_atomically(&self.path, text.as_bytes()) {
             tracing::info!(path = %self.path.display(), error = %e, "could not tell other programs that the sign-in changed");
         }
@@ -56,9 +65,15 @@ impl ChangeNotice {
     /// or missing file counts as another's: looking again costs one read of the entry.
     fn written_by_another(&self) -> bool {
         match std::fs::read_to_string(&self.path) {
-            Ok(text) => text.trim_end() != self.writer,
+            Ok(text) => text.split_whitespace().next() != Some(self.writer.as_str()),
             Err(_) => true,
         }
+    }
+
+    /// Why the last change was made, when its writer said (see [`Self::tell_why`]).
+    pub(crate) fn why(&self) -> Option<String> {
+        let text = std::fs::read_to_string(&self.path).ok()?;
+        text.split_whitespace().nth(1).map(str::to_string)
     }
 
     /// Starts watching for other programs' notices. Each burst of file events becomes at most one

@@ -167,6 +167,11 @@ impl AuthService {
                 tracing::info!("another program signed out");
                 self.status.signed_out(Some(SignedOutWhy::Elsewhere));
             }
+            Ok(Elsewhere::Ended) => {
+                tracing::info!("another program found that Logto ended the sign-in");
+                self.status
+                    .signed_out(Some(SignedOutWhy::Ended(AuthError::GrantEnded(None))));
+            }
             // A sign-in here replaces whatever another program stored; until then it is shown.
             Ok(Elsewhere::SignedIn(_)) if self.is_signing_in() => {}
             Ok(Elsewhere::SignedIn(user)) => {

@@ -26,6 +26,8 @@ use crate::tokens::{CachedToken, Clock, TokenKey};
 pub(crate) enum Elsewhere {
     Nothing,
     SignedOut,
+    /// Another program found that Logto ended the sign-in (and removed it).
+    Ended,
     SignedIn(User),
 }
 
@@ -56,6 +58,9 @@ impl Drop for InFlight<'_> {
         self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
+
+/// The change notice's word for a session Logto ended.
+const ENDED: &str = "ended";
 
 /// What the keychain entry holds, as this version reads it.
 enum Entry {
@@ -241,7 +246,12 @@ impl AuthState {
                 *held = None;
                 self.unsaved.store(false, Ordering::SeqCst);
                 *self.picture.lock().unwrap_or_else(|p| p.into_inner()) = None;
-                Elsewhere::SignedOut
+                let ended = self.notice.as_ref().and_then(ChangeNotice::why);
+                if ended.as_deref() == Some(ENDED) {
+                    Elsewhere::Ended
+                } else {
+                    Elsewhere::SignedOut
+                }
             }
             // A rotated token this program could not save is newer than what the entry holds.
             (Some(_), Some(_)) if self.unsaved.load(Ordering::SeqCst) => Elsewhere::Nothing,
@@ -758,11 +768,17 @@ impl AuthState {
     async fn end_session(&self) {
         *self.session.lock().await = None;
         self.unsaved.store(false, Ordering::SeqCst);
-        if let Err(e) = self.store_write(|store| store.delete()).await {
-            tracing::warn!(
+        match self.store_op(|store| store.delete()).await {
+            // The others show that Logto ended it, not only that it is gone.
+            Ok(()) => {
+                if let Some(notice) = &self.notice {
+                    notice.tell_why(Some(ENDED));
+                }
+            }
+            Err(e) => tracing::warn!(
                 code = e.code(),
                 "could not remove the ended session from the keychain"
-            );
+            ),
         }
     }
 

@@ -655,3 +655,45 @@ async fn issue_17_what_another_program_does_reaches_the_status_within_a_second()
         "the window made no request of its own"
     );
 }
+
+/// Issue 17: when another program finds that Logto ended the sign-in (its refresh is refused
+/// with `invalid_grant`), the window following it shows that Logto ended it, within a second, not
+/// just that someone signed out.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn issue_17_a_grant_another_program_found_ended_shows_as_ended() {
+    use crate::{SignedOutWhy, Status};
+    let stand = Stand::start();
+    stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-1"));
+    let dir = tempfile::tempdir().expect("a folder");
+    let lock = || crate::lock::EntryLock::new(dir.path().join("entry.lock"));
+    let store = Arc::new(MemoryStore::default());
+    let window = stand.service_with(store.clone(), |s| s.with_entry_lock(lock()));
+    let script = stand.service_with(store.clone(), |s| s.with_entry_lock(lock()));
+    window.follow_other_programs().expect("following");
+    sign_in(&script).await.expect("signed in");
+    status_within(&window, Duration::from_secs(1), |s| {
+        matches!(s, Status::SignedIn(_))
+    })
+    .await;
+
+    stand.on_token(|_| {
+        (
+            400,
+            br#"{"error":"invalid_grant","error_description":"grant request is invalid"}"#.to_vec(),
+        )
+    });
+    let err = script
+        .get_access_token(Some(API), None)
+        .await
+        .expect_err("ended");
+    assert_eq!(err.code(), "session.ended");
+    let shown = status_within(&window, Duration::from_secs(1), |s| {
+        matches!(s, Status::SignedOut(Some(_)))
+    })
+    .await;
+    let Status::SignedOut(Some(SignedOutWhy::Ended(e))) = shown else {
+        panic!("not shown as ended: {shown:?}")
+    };
+    assert_eq!(e.code(), "session.ended");
+    assert!(!window.is_authenticated().await);
+}
