@@ -51,13 +51,6 @@ pub struct Chrome {
 
 impl Chrome {
     pub async fn start() -> Chrome {
-        let port = free_port();
-        let driver = Command::new("chromedriver")
-            .arg(format!("--port={port}"))
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("starting chromedriver (apt-get install chromium-driver)");
         let profile = tempfile::tempdir().expect("a Chromium profile folder");
         let mut caps = serde_json::Map::new();
         caps.insert(
@@ -73,18 +66,37 @@ impl Chrome {
             }),
         );
         let mut last_error = String::new();
-        for _ in 0..50 {
-            match webdriver_client(port, caps.clone()).await {
-                Ok(client) => {
-                    return Chrome {
-                        client,
-                        driver,
-                        _profile: profile,
-                    }
+        // A busy machine can be slow to start chromedriver, and the free port can be taken by
+        // another test before chromedriver binds it (it then exits): wait longer, and start it
+        // again on another port when it has gone.
+        for _ in 0..3 {
+            let port = free_port();
+            let mut driver = Command::new("chromedriver")
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("starting chromedriver (apt-get install chromium-driver)");
+            let deadline = std::time::Instant::now() + Duration::from_secs(15);
+            while std::time::Instant::now() < deadline {
+                if let Ok(Some(status)) = driver.try_wait() {
+                    last_error = format!("chromedriver ended ({status})");
+                    break;
                 }
-                Err(e) => last_error = e,
+                match webdriver_client(port, caps.clone()).await {
+                    Ok(client) => {
+                        return Chrome {
+                            client,
+                            driver,
+                            _profile: profile,
+                        }
+                    }
+                    Err(e) => last_error = e,
+                }
+                tokio::time::sleep(Duration::from_millis(100)).await;
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            let _ = driver.kill();
+            let _ = driver.wait();
         }
         panic!("could not start a Chromium session: {last_error}");
     }
