@@ -1224,7 +1224,7 @@ async fn switch_keys(idp: &Idp, alg: &str, keep_previous: bool) {
 
 /// Clicks Sign in, signs in as `user` with a password in the browser tab the app opened, and
 /// waits for the signed-in screen.
-async fn sign_in_as(app: &App, sandbox: &Sandbox, chrome: &Chrome, user: &TestUser) {
+pub(crate) async fn sign_in_as(app: &App, sandbox: &Sandbox, chrome: &Chrome, user: &TestUser) {
     let opened = sandbox.opened().len();
     app.click("sign-in").await;
     let url = sandbox.wait_opened(opened + 1).await;
