@@ -778,16 +778,10 @@ async fn issue_17_a_stop_signal_during_a_refresh_keeps_what_logto_sent() {
             .expect("token");
         // The positive signal: the provider has made its answer (the refresh token is rotated at
         // Logto) and is holding it back.
-        let mut held = false;
-        for _ in 0..400 {
-            let stats = idp.stats().await;
-            if stats["in_flight"] == 1 && stats["delayed_answers"].as_u64() == Some(delayed + 1) {
-                held = true;
-                break;
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-        }
-        assert!(held, "SIG{name}: the refresh never reached the provider");
+        assert!(
+            idp.holds_a_made_answer(delayed).await,
+            "SIG{name}: the refresh never reached the provider"
+        );
         let sent = std::time::Instant::now();
         let killed = Command::new("kill")
             .args([format!("-{name}"), child.id().to_string()])
@@ -983,16 +977,10 @@ async fn issue_17_the_window_stopped_during_a_refresh_keeps_what_logto_sent() {
         "window.__TAURI__.core.invoke('get_access_token', {{ resource: {API:?} }}); return true;"
     ))
     .await;
-    let mut held = false;
-    for _ in 0..400 {
-        let stats = idp.stats().await;
-        if stats["in_flight"] == 1 && stats["delayed_answers"].as_u64() == Some(delayed + 1) {
-            held = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
-    assert!(held, "the window's refresh never reached the provider");
+    assert!(
+        idp.holds_a_made_answer(delayed).await,
+        "the window's refresh never reached the provider"
+    );
     let sent = std::time::Instant::now();
     let killed = Command::new("kill")
         .args(["-TERM", &pid.to_string()])

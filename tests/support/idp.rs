@@ -175,6 +175,21 @@ impl Idp {
         assert_eq!(status, 204, "delay-token");
     }
 
+    /// Waits (up to 10 s) until the provider has made the token answer it was told to hold back
+    /// with [`Self::delay_next_token_answer`] and is holding it: `held_before` is its count of
+    /// held answers from before. Whether it got there.
+    pub async fn holds_a_made_answer(&self, held_before: u64) -> bool {
+        for _ in 0..400 {
+            let stats = self.stats().await;
+            if stats["in_flight"] == 1 && stats["delayed_answers"].as_u64() == Some(held_before + 1)
+            {
+                return true;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        }
+        false
+    }
+
     /// The provider's counters (`GET /test/stats`: `in_flight`, `delayed_answers`, ...).
     pub async fn stats(&self) -> serde_json::Value {
         crate::support::http()
