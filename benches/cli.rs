@@ -275,9 +275,8 @@ fn bench(runtime: &tokio::runtime::Runtime, args: &[String]) {
             .get_access_token(None, None)
             .await
             .expect("the stored access token")
-            .token
             .secret()
-            .clone()
+            .to_string()
     });
 
     let sandbox = tempfile::tempdir().expect("a sandbox");

@@ -21,9 +21,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use fantoccini::wd::WebDriverCompatibleCommand;
 use fantoccini::{Client, Locator};
 use logto_desktop::auth::error::ProviderRefusal;
-use logto_desktop::auth::pages::Language;
 use logto_desktop::auth::TokenInfo;
-use logto_desktop::auth::{AuthError, SignInMethod};
+use logto_desktop::auth::{AuthError, Language, SignInMethod};
 use logto_desktop::shell::commands::CommandError;
 use logto_desktop::shell::view::{
     AuthView, Notice, Snapshot, UserView, SIGNED_OUT_ELSEWHERE, SIGN_OUT_INCOMPLETE,

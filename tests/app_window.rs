@@ -16,8 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use fantoccini::{Client, Locator};
-use logto_desktop::auth::session::Session;
-use logto_desktop::auth::{KeyringStore, TokenStore};
+use logto_desktop::auth::{KeyringStore, StoredSession, TokenStore};
 use url::Url;
 
 use crate::support::chrome::{webdriver_client, Chrome};
@@ -541,8 +540,8 @@ async fn sign_in_through_the_window_restore_in_a_new_process_and_sign_out() {
 
     let stored_text = stored(&store).expect("the session is in the keychain");
     let session =
-        Session::decode(&stored_text, &idp.info.issuer, &idp.info.app_id).expect("decodes");
-    assert_eq!(session.user.email.as_deref(), Some(amazon.email.as_str()));
+        StoredSession::decode(&stored_text, &idp.info.issuer, &idp.info.app_id).expect("decodes");
+    assert_eq!(session.user().email.as_deref(), Some(amazon.email.as_str()));
     app.quit().await;
 
     // A new app process shows the stored user at once: the first screen it draws is the
@@ -1238,7 +1237,7 @@ pub(crate) async fn sign_in_as(app: &App, sandbox: &Sandbox, chrome: &Chrome, us
 /// The algorithm of the ID token the keychain entry holds.
 fn stored_id_token_alg(store: &KeyringStore, idp: &Idp) -> Option<String> {
     let session = crate::support::session::stored_session(store, idp)?;
-    crate::support::jwt_header_field(session.tokens.id_token.as_ref()?.secret(), "alg")
+    crate::support::jwt_header_field(session.id_token()?, "alg")
 }
 
 /// Issue 16: a tenant whose signing key switches between EC and RSA. Logto's discovery lists only

@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::sync::{Arc, Barrier};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use logto_desktop::auth::session::Session;
+use logto_desktop::auth::StoredSession;
 use logto_desktop::auth::{KeyringStore, TokenStore};
 use serde_json::{json, Value};
 
@@ -97,14 +97,11 @@ fn now() -> u64 {
         .as_secs()
 }
 
-fn refresh_token_of(session: &Session) -> String {
+fn refresh_token_of(session: &StoredSession) -> String {
     session
-        .tokens
-        .refresh_token
-        .as_ref()
+        .refresh_token()
         .expect("a refresh token")
-        .secret()
-        .clone()
+        .to_string()
 }
 
 /// The refresh grants the provider answered, in order.
@@ -403,10 +400,10 @@ async fn a_script_gets_the_token_alone_on_stdout_and_exit_codes_that_say_what_ha
     let default = run(&sandbox, &["token"], &traced);
     assert_eq!(default.code, 0, "{default:?}");
     let session = stored_session(&h.store, idp).expect("signed in");
-    let cached = session.default_access_token().expect("a default token");
+    let (cached, _) = session.access_token().expect("a default token");
     // (Compared without assert_eq!, which would print the tokens.)
     assert!(
-        default.stdout == format!("{}\n", cached.secret()),
+        default.stdout == format!("{cached}\n"),
         "the stored default token, alone on stdout"
     );
     assert_eq!(
@@ -442,7 +439,7 @@ async fn a_script_gets_the_token_alone_on_stdout_and_exit_codes_that_say_what_ha
         "{info}"
     );
     assert_eq!(info["claims"]["aud"], API);
-    assert_eq!(info["claims"]["sub"], session.user.sub.as_str());
+    assert_eq!(info["claims"]["sub"], session.user().sub.as_str());
     assert_no_secret_in(&described.stdout, idp, "token --json's stdout").await;
     all_stderr.push_str(&described.stderr);
 

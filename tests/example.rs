@@ -311,7 +311,7 @@ async fn the_example_signs_in_from_a_terminal_then_restores_and_signs_out() {
         first_run.out
     );
     let session = stored_session(&store, &idp).expect("the session is in the keychain");
-    assert_eq!(session.user.email.as_deref(), Some(amazon.email.as_str()));
+    assert_eq!(session.user().email.as_deref(), Some(amazon.email.as_str()));
 
     // A second run shows the saved user and opens no browser.
     let second_run = Run::start(&sandbox, Browser::Shim, &settings(&idp), &[])

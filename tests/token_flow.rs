@@ -7,9 +7,7 @@ use logto_desktop::shell::KEYCHAIN_SERVICE;
 use std::sync::Arc;
 use std::time::Duration;
 
-use logto_desktop::auth::error::AuthError;
-use logto_desktop::auth::tokens::jwt_claims;
-use logto_desktop::auth::{AuthService, Config, KeyringStore};
+use logto_desktop::auth::{AuthError, AuthService, CachedToken, Config, KeyringStore};
 
 use crate::core_flow::Harness;
 use crate::support::chrome::{channel_browser, Chrome};
@@ -51,12 +49,12 @@ async fn stats(h: &Harness) -> Stats {
 
 fn refresh_secret(h: &Harness) -> String {
     h.stored()
-        .and_then(|s| s.tokens.refresh_token.map(|t| t.secret().clone()))
+        .and_then(|s| s.refresh_token().map(str::to_string))
         .expect("a stored refresh token")
 }
 
-fn audience(token: &logto_desktop::auth::tokens::CachedToken) -> serde_json::Value {
-    jwt_claims(token.token.secret())
+fn audience(token: &CachedToken) -> serde_json::Value {
+    crate::support::jwt_claims(token.secret())
         .map(|c| c["aud"].clone())
         .unwrap_or_default()
 }
@@ -83,13 +81,13 @@ async fn an_access_token_near_expiry_is_refreshed_and_the_rotated_refresh_token_
     );
 
     // Wait until the token is within the margin: no longer, so the test stays short.
-    let expires_at = first.expires_at.expect("the token has an expiry");
+    let expires_at = first.expires_at().expect("the token has an expiry");
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or_default();
-    let margin = logto_desktop::auth::tokens::refresh_margin(Some(12));
-    assert_eq!(margin, 3);
+    // README: refreshed a quarter of its lifetime before it expires when that is under 60 s.
+    let margin = 12 / 4;
     let wait = (expires_at - margin + 1).saturating_sub(now);
     tokio::time::sleep(Duration::from_secs(wait) + Duration::from_millis(100)).await;
     let second = h
@@ -97,7 +95,7 @@ async fn an_access_token_near_expiry_is_refreshed_and_the_rotated_refresh_token_
         .get_access_token(None, None)
         .await
         .expect("a refreshed token");
-    assert_ne!(first.token.secret(), second.token.secret());
+    assert_ne!(first.secret(), second.secret());
     assert_eq!(stats(&h).await.refresh_requests, 1);
     let stored = h.stored().expect("still stored");
     assert_ne!(
@@ -106,13 +104,13 @@ async fn an_access_token_near_expiry_is_refreshed_and_the_rotated_refresh_token_
         "the rotated refresh token is in the keychain"
     );
     assert_eq!(
-        stored.default_access_token().map(|t| t.secret().clone()),
-        Some(second.token.secret().clone())
+        stored.access_token().map(|(token, _)| token),
+        Some(second.secret())
     );
 
     // The refreshed ID token was validated and is the one now kept.
     let claims = h.service.get_id_token_claims().await.expect("claims");
-    assert_eq!(claims["sub"].as_str(), Some(stored.user.sub.as_str()));
+    assert_eq!(claims["sub"].as_str(), Some(stored.user().sub.as_str()));
     assert!(claims.get("nonce").is_none(), "the nonce is not handed out");
     let info = h
         .service
@@ -392,8 +390,8 @@ async fn a_signing_key_rotated_at_logto_is_followed_with_one_fetch_of_the_keys()
         .await
         .expect("a refresh across the rotation");
     let stored = h.stored().expect("still signed in");
-    let id_token = stored.tokens.id_token.as_ref().expect("an ID token");
-    assert_eq!(kid_of(id_token.secret()), Some(kid));
+    let id_token = stored.id_token().expect("an ID token");
+    assert_eq!(kid_of(id_token), Some(kid));
     assert_ne!(
         refresh_secret(&h),
         before,
@@ -444,7 +442,7 @@ async fn a_signing_key_rotated_at_logto_is_followed_with_one_fetch_of_the_keys()
         .get_access_token(Some("https://api.example.test"), None)
         .await
         .expect("the grant is alive after both rotations");
-    assert_eq!(kid_of(token.token.secret()), Some(kid));
+    assert_eq!(kid_of(token.secret()), Some(kid));
     assert_eq!(stats(&h).await.jwks_requests, 3);
 }
 
@@ -484,10 +482,10 @@ async fn sessions_with_8_and_16_kb_id_tokens_are_kept_refreshed_and_restored() {
         // In the keychain: the refresh token and the claims the app needs, not the raw token.
         let stored = h.stored().expect("the session is saved");
         assert!(
-            stored.tokens.id_token.is_none(),
+            stored.id_token().is_none(),
             "{username}: raw token left out"
         );
-        assert_eq!(stored.id_claims["sub"], claims["sub"]);
+        assert_eq!(stored.id_claims()["sub"], claims["sub"]);
         let rt = refresh_secret(&h);
 
         // A new process restores it and refreshes with it; the new ID token passes the checks

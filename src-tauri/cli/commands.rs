@@ -10,9 +10,7 @@
 use std::io::Write;
 
 use clap::Parser;
-use logto_native::pages::Language;
-use logto_native::tenant::OfferCache;
-use logto_native::{AuthError, AuthService, Config, User};
+use logto_native::{AuthError, AuthService, Config, Language, User};
 use serde_json::json;
 
 use crate::args::{self, exit, Cli, Command};
@@ -190,11 +188,7 @@ fn make_service(mut config: Config) -> Result<AuthService, AuthError> {
     if config.ui_locales.is_none() {
         config.ui_locales = Some(Language::default().tag().to_string());
     }
-    let mut service = AuthService::on_this_system(config)?;
-    if let Some(path) = OfferCache::default_path() {
-        service = service.with_offer_file(path);
-    }
-    Ok(service)
+    AuthService::on_this_system(config)
 }
 
 /// Writes `text` and a newline to stdout; false when stdout is gone (a closed pipe).
@@ -314,7 +308,7 @@ async fn token(resource: Option<&str>, organization: Option<&str>, as_json: bool
                 }
             }
         }
-        Ok(token) => printed(token.token.secret(), exit::OK),
+        Ok(token) => printed(token.secret(), exit::OK),
         Err(failure) => {
             if as_json && !matches!(failure, Failure::Stopped(_)) {
                 let text =

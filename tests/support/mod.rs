@@ -64,13 +64,21 @@ pub fn http() -> reqwest::Client {
 
 /// A field of a JWT's header (`kid`, `alg`), read without checking anything.
 pub fn jwt_header_field(jwt: &str, field: &str) -> Option<String> {
+    jwt_part(jwt, 0)?[field].as_str().map(str::to_string)
+}
+
+/// The claims of a JWT (its payload, unverified: the tests read what the app was given).
+pub fn jwt_claims(jwt: &str) -> Option<serde_json::Value> {
+    jwt_part(jwt, 1)
+}
+
+fn jwt_part(jwt: &str, index: usize) -> Option<serde_json::Value> {
     use base64::Engine;
-    let header = jwt.split('.').next()?;
+    let part = jwt.split('.').nth(index)?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(header)
+        .decode(part)
         .ok()?;
-    let header: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
-    header[field].as_str().map(str::to_string)
+    serde_json::from_slice(&bytes).ok()
 }
 
 /// The command line, `logto-desktop` (a package of its own, src-tauri/cli): beside the window

@@ -5,8 +5,7 @@
 use logto_desktop::shell::KEYCHAIN_SERVICE;
 use std::path::{Path, PathBuf};
 
-use logto_desktop::auth::session::Session;
-use logto_desktop::auth::{KeyringStore, TokenStore};
+use logto_desktop::auth::{KeyringStore, StoredSession, TokenStore};
 use url::Url;
 
 use crate::support::idp::Idp;
@@ -21,33 +20,26 @@ pub fn empty_keychain(idp: &Idp) -> KeyringStore {
 }
 
 /// The session the entry holds, decoded as the app would.
-pub fn stored_session(store: &KeyringStore, idp: &Idp) -> Option<Session> {
+pub fn stored_session(store: &KeyringStore, idp: &Idp) -> Option<StoredSession> {
     let text = store.load().expect("the keychain answers")?;
-    Some(Session::decode(&text, &idp.info.issuer, &idp.info.app_id).expect("the entry decodes"))
+    Some(
+        StoredSession::decode(&text, &idp.info.issuer, &idp.info.app_id)
+            .expect("the entry decodes"),
+    )
 }
 
 /// The tokens a session holds (ID, default access, refresh) and its nonce.
-pub fn session_secrets(session: &Session) -> Vec<String> {
-    let mut secrets: Vec<String> = session
-        .tokens
-        .id_token
-        .iter()
-        .map(|t| t.secret().to_string())
-        .collect();
-    secrets.extend(
-        session
-            .default_access_token()
-            .map(|t| t.secret().to_string()),
-    );
-    secrets.extend(
-        session
-            .tokens
-            .refresh_token
-            .as_ref()
-            .map(|t| t.secret().to_string()),
-    );
-    secrets.extend(session.nonce.as_ref().map(|n| n.secret().to_string()));
-    secrets
+pub fn session_secrets(session: &StoredSession) -> Vec<String> {
+    [
+        session.id_token(),
+        session.access_token().map(|(token, _)| token),
+        session.refresh_token(),
+        session.nonce(),
+    ]
+    .into_iter()
+    .flatten()
+    .map(str::to_string)
+    .collect()
 }
 
 /// The port of the loopback `redirect_uri` an authorization URL carries, checked to be

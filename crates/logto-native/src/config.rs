@@ -52,6 +52,26 @@ pub fn default_keychain_service(app_id: &str) -> String {
     format!("logto-native/{app_id}")
 }
 
+/// The one folder name a program's files (signed-out marks, the tenant check's cache) are kept
+/// under, made from its keychain service so that each program has its own and programs sharing
+/// an entry share them: `logto-desktop` stays `logto-desktop`; anything but letters, digits,
+/// `.`, `_` and `-` becomes `_`, and a leading `.` gets a `_` before it, so no service names a
+/// path outside the folder or a hidden one.
+pub(crate) fn folder_of(keychain_service: &str) -> String {
+    let name: String = keychain_service
+        .chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '.' | '_' | '-' => c,
+            _ => '_',
+        })
+        .collect();
+    if name.is_empty() || name.starts_with('.') {
+        format!("_{name}")
+    } else {
+        name
+    }
+}
+
 impl Config {
     /// Builds a config, checking what can be checked offline: the endpoint must be an `https` URL
     /// with a host (`http` only on loopback) and no query, fragment or user name, and a trailing
@@ -187,7 +207,7 @@ fn parse_app_id(raw: &str) -> Result<String, AuthError> {
 }
 
 /// True for `http://127.0.0.1`, other 127/8 addresses, `[::1]` and `localhost`.
-pub fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
@@ -666,5 +686,47 @@ mod keychain_service_tests {
         assert_eq!(one.keychain_service, "logto-native/app-1");
         assert_ne!(one.keychain_service, two.keychain_service);
         assert_ne!(one.keychain_service, "logto-desktop");
+    }
+
+    /// Issue 18: the files a program keeps beside its entry are in a folder of its own, Logto
+    /// Desktop's where they always were, and no service names a path outside that folder.
+    #[test]
+    fn each_program_keeps_its_files_in_a_folder_named_for_its_service() {
+        assert_eq!(folder_of("logto-desktop"), "logto-desktop");
+        assert_eq!(folder_of("logto-native/app-1"), "logto-native_app-1");
+        assert_ne!(
+            folder_of("logto-native/app-1"),
+            folder_of("logto-native/app-2")
+        );
+        for hostile in [
+            "..",
+            ".",
+            "",
+            "../../etc",
+            "a/../../b",
+            "/abs",
+            "c:\\x",
+            ".hidden",
+        ] {
+            let name = folder_of(hostile);
+            assert!(
+                !name.is_empty() && !name.starts_with('.'),
+                "{hostile:?} -> {name:?}"
+            );
+            assert!(!name.contains(['/', '\\', ':']), "{hostile:?} -> {name:?}");
+        }
+        let marks: Vec<_> = crate::SignedOutMarks::default_path("logto-native/app-1")
+            .into_iter()
+            .collect();
+        #[cfg(all(feature = "os-keychain", feature = "system-browser"))]
+        let marks = marks
+            .into_iter()
+            .chain(crate::tenant::OfferCache::default_path(
+                "logto-native/app-1",
+            ));
+        for path in marks {
+            let parent = path.parent().and_then(|p| p.file_name());
+            assert_eq!(parent.and_then(|n| n.to_str()), Some("logto-native_app-1"));
+        }
     }
 }

@@ -14,7 +14,7 @@
 //! `HOME` differently, and a lock in a folder one of them does not look in is no lock. On Unix it
 //! is `/run/user/<uid>/logto-native` where `/run/user/<uid>` is a real folder of this user's alone
 //! (0700), else `<home>/.cache/logto-native` with the home the password database gives; on Windows
-//! the local cache folder. [`shared_dir`] hands the folder to whatever else its programs share.
+//! the local cache folder. The change notices of `notice.rs` live beside the locks.
 //!
 //! The folder (made 0700; an older, looser one of this user's is tightened) and the file (0600)
 //! are this user's alone. One that another user owns, or one reached through a symlink, would
@@ -40,28 +40,6 @@ const POLL: Duration = Duration::from_millis(20);
 
 /// The name of the shared folder inside the runtime or cache folder.
 const FOLDER: &str = "logto-native";
-
-/// The folder every program of this user shares: the entry locks are in it, and beside them
-/// whatever else those programs must all see. Made (0700) when missing and checked on each call;
-/// see the module's introduction for where it is.
-///
-/// `Ok(None)`, with a warning, where this user has none to share: no home in the password
-/// database, or a folder that cannot be made (a read-only file system). Programs go on without
-/// what it would hold, as they go on without an unusable lock. An error where the folder (or the
-/// one it is made in) is another user's or a symlink: [`AuthError::LockNotPrivate`].
-pub fn shared_dir() -> Result<Option<PathBuf>, AuthError> {
-    let Some(dir) = shared_location()? else {
-        return Ok(None);
-    };
-    match make_folder(&dir) {
-        Ok(()) => Ok(Some(dir)),
-        Err(Unfit::NotPrivate(e)) => Err(e),
-        Err(Unfit::Unusable(e)) => {
-            tracing::warn!(path = %dir.display(), error = %e, "the sign-in's shared folder cannot be made; going without it");
-            Ok(None)
-        }
-    }
-}
 
 /// The lock file of one keychain entry (an issuer and app id).
 #[derive(Debug, Clone)]
@@ -89,10 +67,13 @@ impl EntryLock {
     }
 
     /// Where the lock of the entry for `issuer` and `app_id` under the keychain `service` lives:
-    /// in [`shared_dir`], which is checked as far as it exists but made only when first locked.
+    /// in the shared folder (see the module), checked as far as it exists but made only when
+    /// first locked.
     /// Its name hashes the three, so it says nothing about the tenant to someone listing the
     /// folder, and two programs with their own entries never share a lock. `Ok(None)` where this user
-    /// has no such folder (no home in the password database); an error as for [`shared_dir`].
+    /// has no such folder (no home in the password database); an error
+    /// ([`AuthError::LockNotPrivate`]) where that folder, or the one it is made in, is another
+    /// user's or a symlink.
     pub fn default_path(
         service: &str,
         issuer: &str,
@@ -114,7 +95,7 @@ impl EntryLock {
     /// folder, a file system without locks) gives `None` with a warning: the in-process lock and
     /// the re-read of the entry before each refresh still hold, and no token request fails over
     /// a lock file.
-    pub async fn acquire(&self) -> Result<Option<Held>, AuthError> {
+    pub(crate) async fn acquire(&self) -> Result<Option<Held>, AuthError> {
         let path = self.path.clone();
         let wait = self.wait;
         tokio::task::spawn_blocking(move || acquire_blocking(&path, wait))
@@ -151,7 +132,7 @@ fn acquire_blocking(path: &Path, wait: Duration) -> Result<Option<Held>, AuthErr
     }
 }
 
-/// Where [`shared_dir`] is, checked as far as it exists, but not made.
+/// Where the shared folder is, checked as far as it exists, but not made.
 fn shared_location() -> Result<Option<PathBuf>, AuthError> {
     #[cfg(unix)]
     {
@@ -387,17 +368,6 @@ fn open_lock_file(path: &Path) -> Result<File, Unfit> {
     Ok(file)
 }
 
-/// Makes the shared folder `dir` if missing, and checks it.
-#[cfg(unix)]
-fn make_folder(dir: &Path) -> Result<(), Unfit> {
-    open_folder(dir).map(drop)
-}
-
-#[cfg(not(unix))]
-fn make_folder(dir: &Path) -> Result<(), Unfit> {
-    std::fs::create_dir_all(dir).map_err(Unfit::Unusable)
-}
-
 #[cfg(not(unix))]
 fn open_lock_file(path: &Path) -> Result<File, Unfit> {
     if let Some(dir) = path.parent() {
@@ -605,7 +575,7 @@ mod tests {
         fn issue_17_the_shared_folder_and_what_it_is_made_in_are_made_0700() {
             let (_root, _run, home) = sandbox(0o700);
             let dir = home.join(".cache").join("logto-native");
-            make_folder(&dir).unwrap();
+            open_folder(&dir).map(drop).unwrap();
             assert_eq!(mode(&home.join(".cache")), 0o700);
             assert_eq!(mode(&dir), 0o700);
 
@@ -614,7 +584,7 @@ mod tests {
             std::fs::create_dir(home.join(".cache")).unwrap();
             chmod(&home.join(".cache"), 0o755);
             let dir = home.join(".cache").join("logto-native");
-            make_folder(&dir).unwrap();
+            open_folder(&dir).map(drop).unwrap();
             assert_eq!(mode(&home.join(".cache")), 0o755);
             assert_eq!(mode(&dir), 0o700);
         }

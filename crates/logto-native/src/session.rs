@@ -30,8 +30,8 @@ pub struct User {
     /// The primary email, as userinfo (else the ID token) gives it; not necessarily verified.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub email: Option<String>,
-    /// The avatar's URL, as the provider sent it (unchecked: see [`crate::picture`] before
-    /// showing it). Left out of the keychain entry when room runs out.
+    /// The avatar's URL, as the provider sent it: unchecked, so show it only through
+    /// [`AuthService::load_picture`](crate::AuthService::load_picture). Left out of the keychain entry when room runs out.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub picture: Option<String>,
     /// Social connectors the user came through (keys of userinfo `identities`, e.g. `amazon`).

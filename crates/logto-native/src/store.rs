@@ -13,7 +13,7 @@ pub trait TokenStore: Send + Sync {
     /// [`AuthError::CorruptSession`]; a store that cannot be used is [`AuthError::Keychain`].
     /// Errors never hold the secret.
     fn load(&self) -> Result<Option<String>, AuthError>;
-    /// Keeps `secret` (at most [`MAX_SECRET_BYTES`](crate::session::MAX_SECRET_BYTES) bytes),
+    /// Keeps `secret` (at most 2,560 bytes, the smallest keychain's limit: Windows'),
     /// replacing what was kept. Nothing may be written anywhere else when this fails.
     fn save(&self, secret: &str) -> Result<(), AuthError>;
     /// Deleting what is not there is not an error.
@@ -40,12 +40,12 @@ pub struct KeyringStore {
 
 #[cfg(feature = "os-keychain")]
 impl KeyringStore {
-    /// The entry for `app_id` at `issuer` under `service` (see [`account_name`]). Touches no
-    /// keychain until used.
+    /// The entry for `app_id` at `issuer` under `service`: account `<app id>@<issuer>`. Touches
+    /// no keychain until used.
     pub fn new(service: &str, issuer: &str, app_id: &str) -> Self {
         KeyringStore {
             service: service.to_string(),
-            account: account_name(issuer, app_id),
+            account: format!("{app_id}@{issuer}"),
         }
     }
 
@@ -58,11 +58,6 @@ impl KeyringStore {
     fn entry(&self) -> Result<keyring::Entry, AuthError> {
         keyring::Entry::new(&self.service, &self.account).map_err(keychain_error)
     }
-}
-
-/// The keychain account of an entry, `<app id>@<issuer>`, under the program's service.
-pub fn account_name(issuer: &str, app_id: &str) -> String {
-    format!("{app_id}@{issuer}")
 }
 
 #[cfg(feature = "os-keychain")]
@@ -119,17 +114,89 @@ fn keychain_error(error: keyring::Error) -> AuthError {
     AuthError::Keychain(what)
 }
 
-/// An in-memory store for unit tests, able to fail on demand. Starts empty and working.
+/// A keychain entry read back: for a program that checks what this crate stored (a test, a
+/// support tool) or moves it to a store of its own. Read-only: only [`AuthService`] writes
+/// entries, and their format may change between versions (a newer one is refused, never
+/// misread). Its `Debug` shows no token.
+///
+/// ```
+/// # use logto_native::{AuthError, StoredSession};
+/// # fn check(entry: &str) -> Result<(), AuthError> {
+/// let stored = StoredSession::decode(entry, "https://tenant.logto.app/oidc", "app-id")?;
+/// println!("{} is signed in", stored.user().sub);
+/// assert!(stored.refresh_token().is_some(), "the session can be renewed");
+/// # Ok(()) }
+/// ```
+///
+/// [`AuthService`]: crate::AuthService
+#[derive(Debug, Clone)]
+pub struct StoredSession(crate::session::Session);
+
+impl StoredSession {
+    /// Reads `entry` (what [`TokenStore::load`] returned) as the session of `app_id` at
+    /// `issuer`. An entry that cannot be read, or is another app's or issuer's, is
+    /// [`AuthError::CorruptSession`]; one written by a newer version is
+    /// [`AuthError::NewerVersion`]. No error quotes the entry.
+    pub fn decode(entry: &str, issuer: &str, app_id: &str) -> Result<Self, AuthError> {
+        use crate::session::{DecodeError, Session};
+        match Session::decode(entry, issuer, app_id) {
+            Ok(session) => Ok(StoredSession(session)),
+            Err(DecodeError::NewerVersion) => Err(AuthError::NewerVersion),
+            Err(DecodeError::Unreadable | DecodeError::OtherTenant) => {
+                Err(AuthError::CorruptSession)
+            }
+        }
+    }
+
+    /// Who signed in.
+    pub fn user(&self) -> &crate::User {
+        &self.0.user
+    }
+
+    /// The refresh token (a secret), if the session has one.
+    pub fn refresh_token(&self) -> Option<&str> {
+        self.0
+            .tokens
+            .refresh_token
+            .as_ref()
+            .map(|t| t.secret().as_str())
+    }
+
+    /// The raw ID token (a secret), if the entry had room for it; otherwise only the claims
+    /// that a later refresh is checked against are kept ([`Self::id_claims`]).
+    pub fn id_token(&self) -> Option<&str> {
+        self.0.tokens.id_token.as_ref().map(|t| t.secret())
+    }
+
+    /// The claims of the ID token, without `nonce`: all of them, or the kept ones.
+    pub fn id_claims(&self) -> &serde_json::Value {
+        &self.0.id_claims
+    }
+
+    /// The default access token (a secret) and its expiry in Unix seconds, if the entry kept it.
+    pub fn access_token(&self) -> Option<(&str, Option<u64>)> {
+        let token = self.0.access.get(&crate::tokens::TokenKey::default())?;
+        Some((token.token.secret().as_str(), token.expires_at))
+    }
+
+    /// The nonce of the sign-in (a secret): a refreshed ID token that carries one must repeat it.
+    pub fn nonce(&self) -> Option<&str> {
+        self.0.nonce.as_ref().map(|n| n.secret().as_str())
+    }
+}
+
+/// A store that keeps the session in memory only, for tests and for programs that must not
+/// keep a sign-in past their own end. Starts empty.
 #[derive(Default)]
 pub struct MemoryStore {
     /// What is kept; tests may read or set it directly.
-    pub value: Mutex<Option<String>>,
+    pub(crate) value: Mutex<Option<String>>,
     /// While true, every call fails with [`AuthError::Keychain`], as a locked keychain would.
-    pub fail: Mutex<bool>,
+    pub(crate) fail: Mutex<bool>,
     /// Fail only deletes (a keychain that reads and writes but will not remove).
-    pub fail_delete: Mutex<bool>,
+    pub(crate) fail_delete: Mutex<bool>,
     /// Fail only writes (a keychain that reads but will not take a new secret).
-    pub fail_save: Mutex<bool>,
+    pub(crate) fail_save: Mutex<bool>,
 }
 
 impl MemoryStore {
@@ -206,9 +273,13 @@ impl SignedOutMarks {
         SignedOutMarks { path }
     }
 
-    /// `<local data dir>/logto-desktop/signed-out` (on Linux `~/.local/share/...`).
-    pub fn default_path() -> Option<std::path::PathBuf> {
-        dirs::data_local_dir().map(|d| d.join("logto-desktop").join("signed-out"))
+    /// `<local data dir>/<program>/signed-out` (on Linux `~/.local/share/...`), where
+    /// `<program>` is made from the [`keychain_service`](crate::Config::keychain_service) with
+    /// anything but letters, digits, `.`, `_` and `-` as `_`: Logto Desktop's is
+    /// `logto-desktop/signed-out`.
+    pub fn default_path(keychain_service: &str) -> Option<std::path::PathBuf> {
+        let folder = crate::config::folder_of(keychain_service);
+        dirs::data_local_dir().map(|d| d.join(folder).join("signed-out"))
     }
 
     fn hash(token: &str) -> String {
@@ -236,13 +307,13 @@ impl SignedOutMarks {
     }
 
     /// Marks `token` (a refresh token) as signed out; only its hash is written.
-    pub fn add(&self, token: &str) -> std::io::Result<()> {
+    pub(crate) fn add(&self, token: &str) -> std::io::Result<()> {
         self.put(token, false)
     }
 
     /// Marks `token` as signed out while its grant is still alive at Logto (the revocation
     /// failed): [`Self::needs_revocation`] says so until Logto has been told.
-    pub fn add_unrevoked(&self, token: &str) -> std::io::Result<()> {
+    pub(crate) fn add_unrevoked(&self, token: &str) -> std::io::Result<()> {
         self.put(token, true)
     }
 
@@ -272,19 +343,19 @@ impl SignedOutMarks {
     }
 
     /// Whether `token` was marked. A file that cannot be read counts as no marks.
-    pub fn contains(&self, token: &str) -> bool {
+    pub(crate) fn contains(&self, token: &str) -> bool {
         let hash = Self::hash(token);
         self.read().iter().any(|l| Self::hash_of(l) == hash)
     }
 
     /// Whether `token` was marked with its grant still alive at Logto.
-    pub fn needs_revocation(&self, token: &str) -> bool {
+    pub(crate) fn needs_revocation(&self, token: &str) -> bool {
         let line = format!("{} {UNREVOKED}", Self::hash(token));
         self.read().contains(&line)
     }
 
     /// Forgets `token`'s mark (once its entry is gone); the file is removed with the last mark.
-    pub fn remove(&self, token: &str) -> std::io::Result<()> {
+    pub(crate) fn remove(&self, token: &str) -> std::io::Result<()> {
         self.write(&self.lines_without(&Self::hash(token)))
     }
 }

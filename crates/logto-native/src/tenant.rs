@@ -188,9 +188,13 @@ impl OfferCache {
         }
     }
 
-    /// Where the answer is kept across starts.
-    pub fn default_path() -> Option<PathBuf> {
-        dirs::cache_dir().map(|d| d.join("logto-desktop").join("sign-in-exp.json"))
+    // Only `AuthService::on_this_system` keeps the answer in the system's cache folder.
+    #[cfg(all(feature = "os-keychain", feature = "system-browser"))]
+    /// Where the answer is kept across starts: `<cache dir>/<program>/sign-in-exp.json`, the
+    /// program's folder named as for the signed-out marks.
+    pub fn default_path(keychain_service: &str) -> Option<PathBuf> {
+        let folder = crate::config::folder_of(keychain_service);
+        dirs::cache_dir().map(|d| d.join(folder).join("sign-in-exp.json"))
     }
 
     /// The last answer, however old; None when none was ever read.

@@ -44,31 +44,50 @@ impl TokenKey {
             organization: clean(organization),
         }
     }
-
-    /// True for the default token: no resource and no organization.
-    pub fn is_default(&self) -> bool {
-        self.resource.is_none() && self.organization.is_none()
-    }
 }
 
 /// One access token with its expiry. Its `Debug` shows no token.
 #[derive(Debug, Clone)]
 pub struct CachedToken {
     /// The access token itself (a secret: reach it with `secret()`, never log it).
-    pub token: AccessToken,
+    pub(crate) token: AccessToken,
     /// Seconds since the Unix epoch. Every token this version receives has one (an answer without
     /// `expires_in` gets a default); `None` only for an entry stored without it.
-    pub expires_at: Option<u64>,
+    pub(crate) expires_at: Option<u64>,
     /// How long it was given to live, in seconds, when it arrived (see [`refresh_margin`]).
-    pub lifetime: Option<u64>,
+    pub(crate) lifetime: Option<u64>,
     /// The scopes it was granted, space separated, when the token answer said.
-    pub scope: Option<String>,
+    pub(crate) scope: Option<String>,
 }
 
 impl CachedToken {
+    /// The access token itself, for an `Authorization: Bearer` header. A secret: never log it,
+    /// show it or put it in a URL.
+    ///
+    /// ```no_run
+    /// # async fn call(auth: &logto_native::AuthService) -> Result<(), logto_native::AuthError> {
+    /// let token = auth.get_access_token(Some("https://api.example.com"), None).await?;
+    /// let header = format!("Bearer {}", token.secret());
+    /// # let _ = header; Ok(()) }
+    /// ```
+    pub fn secret(&self) -> &str {
+        self.token.secret()
+    }
+
+    /// When it expires, in seconds since the Unix epoch (`None` only for a token restored from
+    /// an entry stored without it).
+    pub fn expires_at(&self) -> Option<u64> {
+        self.expires_at
+    }
+
+    /// The scopes it was granted, space separated, when the token answer said.
+    pub fn scope(&self) -> Option<&str> {
+        self.scope.as_deref()
+    }
+
     /// Fresh enough to hand out at `now`: more than its [`refresh_margin`] left. A token of
     /// unknown expiry is not: it is replaced rather than trusted forever.
-    pub fn is_fresh(&self, now: u64) -> bool {
+    pub(crate) fn is_fresh(&self, now: u64) -> bool {
         match self.expires_at {
             Some(at) => at > now.saturating_add(refresh_margin(self.lifetime)),
             None => false,
@@ -136,6 +155,7 @@ pub enum Clock {
     /// The system's wall clock.
     System,
     /// Wall time at `origin`, advanced by tokio's (pausable) clock.
+    #[cfg(test)]
     Tokio {
         /// Wall time at `origin`, in Unix seconds.
         wall_at_origin: u64,
@@ -146,6 +166,7 @@ pub enum Clock {
 
 impl Clock {
     /// A clock that follows tokio's time from the current wall time.
+    #[cfg(test)]
     pub fn tokio() -> Self {
         Clock::Tokio {
             wall_at_origin: system_now(),
@@ -157,6 +178,7 @@ impl Clock {
     pub fn now(&self) -> u64 {
         match self {
             Clock::System => system_now(),
+            #[cfg(test)]
             Clock::Tokio {
                 wall_at_origin,
                 origin,
@@ -273,7 +295,7 @@ mod tests {
         assert!(cache.fresh(&api, clock.now()).is_some());
         assert!(cache.fresh(&org, clock.now()).is_none());
         assert!(cache.fresh(&TokenKey::default(), clock.now()).is_none());
-        assert!(TokenKey::new(Some(" "), Some("")).is_default());
+        assert_eq!(TokenKey::new(Some(" "), Some("")), TokenKey::default());
     }
 
     #[test]

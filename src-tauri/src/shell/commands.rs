@@ -15,8 +15,7 @@ use super::view::{
 };
 use super::{focus_main, make_service, replace_view_if, restore, Shell, FIRST_STATE_WAIT};
 use crate::auth::config::{write_config_file, SavedConfig};
-use crate::auth::pages::Language;
-use crate::auth::{AuthError, AuthService, Browser, Config, SignInMethod, SystemBrowser};
+use crate::auth::{AuthError, AuthService, Browser, Config, Language, SignInMethod, SystemBrowser};
 
 /// Codes of the shell's own errors (the core's are in `auth::error`); the page words each one.
 pub const NOT_SIGNING_IN: &str = "sign_in.not_in_progress";
@@ -271,14 +270,11 @@ pub async fn save_setup<R: Runtime>(
         app_id: app_id.trim().to_string(),
     };
     let config = Config::from_saved(|name| std::env::var(name).ok(), &saved)?;
-    let http = crate::auth::http::client()?;
     let service = Arc::new(make_service(config.clone(), shell.language)?);
-    // The tenant check beside discovery, so the screen after this one already knows whether
-    // Amazon is offered; only discovery decides whether the settings are good.
-    let (discovered, checked) = tokio::join!(
-        crate::auth::discovery::discover(&http, &config),
-        service.check_sign_in_experience()
-    );
+    // The tenant check beside discovery and the keys, so the screen after this one already
+    // knows whether Amazon is offered; only discovery decides whether the settings are good.
+    let (discovered, checked) =
+        tokio::join!(service.prefetch(), service.check_sign_in_experience());
     discovered?;
     match checked {
         Ok(_) if service.amazon_missing() => tracing::warn!(

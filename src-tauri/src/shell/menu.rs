@@ -8,8 +8,7 @@ use tauri::{AppHandle, Manager, Runtime};
 use super::commands::{do_sign_out, start_sign_in};
 use super::view::AuthView;
 use super::Shell;
-use crate::auth::pages::Language;
-use crate::auth::SignInMethod;
+use crate::auth::{Language, SignInMethod};
 
 pub const SIGN_IN_AMAZON: &str = "sign-in-amazon";
 pub const SIGN_IN: &str = "sign-in";

@@ -17,9 +17,7 @@ use std::sync::{Arc, RwLock};
 use tauri::{AppHandle, Emitter, Manager, Runtime};
 
 use crate::auth::config::{config_file_path, ConfigSource};
-use crate::auth::pages::Language;
-use crate::auth::tenant::OfferCache;
-use crate::auth::{AuthError, AuthService, Config, SignedOutWhy, Status};
+use crate::auth::{AuthError, AuthService, Config, Language, SignedOutWhy, Status};
 use view::{AuthView, Notice, Snapshot};
 
 /// The keychain service of the app's entry, shared with the command line (src-tauri/cli).
@@ -151,11 +149,7 @@ pub fn make_service(mut config: Config, language: Language) -> Result<AuthServic
         config.ui_locales = Some(language.tag().to_string());
     }
     // The window and `logto-desktop token` share the entry: they refresh one at a time.
-    let mut service = AuthService::on_this_system(config)?;
-    if let Some(path) = OfferCache::default_path() {
-        service = service.with_offer_file(path);
-    }
-    Ok(service)
+    AuthService::on_this_system(config)
 }
 
 /// Sets the state, tells the page and the menu.

@@ -352,7 +352,7 @@ fn key_jwk(key: &Key) -> Value {
 async fn a_key_rotated_after_discovery_is_fetched_once_and_the_sign_in_succeeds() {
     let stand = Stand::start();
     let (service, store) = stand.service();
-    service.provider().await.expect("discovered");
+    service.prefetch().await.expect("discovered");
     assert_eq!(stand.count("GET /oidc/jwks"), 1);
     let (k1, k2) = (Key::new(7, "k1"), Key::new(8, "k2"));
     stand.rotate(k2.clone(), vec![k2, k1]);
@@ -368,7 +368,7 @@ async fn a_token_without_kid_among_several_keys_refetches_then_verifies() {
     let (k1, k2) = (Key::new(7, "k1"), Key::new(8, "k2"));
     stand.rotate(k1.clone(), vec![k1, k2.clone()]);
     let (service, _store) = stand.service();
-    service.provider().await.expect("discovered");
+    service.prefetch().await.expect("discovered");
     // The old key is gone now, and the token names no key: ambiguous with the cached set.
     stand.rotate(k2.clone(), vec![k2.clone()]);
     stand.on_token(move |c| {
@@ -678,7 +678,7 @@ async fn restored_with_discovery_listing(
     let (service, store) = stand.service_on(store, None);
     service.restore().await.expect("restored").expect("a user");
     *stand.state.algs.lock().expect("lock") = before;
-    service.provider().await.expect("discovered");
+    service.prefetch().await.expect("discovered");
     *stand.state.algs.lock().expect("lock") = after;
     stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-2"));
     (service, store)
