@@ -765,13 +765,10 @@ async fn sign_out_from_the_app_menu_through_its_accelerator() {
     app.screenshot("signed-in", Lang::Ja);
     assert!(stored(&store).is_some(), "the session is in the keychain");
 
-    // Signed in, "Sign in with Amazon" is disabled: its accelerator does nothing.
+    // Signed in, "Sign in with Amazon" is disabled: its accelerator does nothing. The next
+    // accelerator, Account > Sign out, is the sign that the first one was handled: once it has
+    // acted, the first must have been turned away and have opened nothing.
     app.key("ctrl+shift+a");
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    assert_eq!(app.state().await, "signed-in");
-    assert_eq!(sandbox.opened().len(), 1, "no second sign-in started");
-
-    // Account > Sign out, by its accelerator.
     app.key("ctrl+shift+o");
     app.wait_state("signed-out").await;
     assert_eq!(stored(&store), None, "the keychain entry is gone");
@@ -780,7 +777,13 @@ async fn sign_out_from_the_app_menu_through_its_accelerator() {
         end_session.starts_with(&format!("{}/session/end?", idp.info.issuer)),
         "{end_session}"
     );
-    assert!(sandbox.log().contains("sign-out from the app menu"));
+    assert_eq!(sandbox.opened().len(), 2, "no second sign-in started");
+    let log = sandbox.log();
+    assert!(log.contains("sign-out from the app menu"));
+    assert!(
+        log.contains("item=\"sign-in-amazon\"") || log.contains("item=sign-in-amazon"),
+        "the Amazon accelerator reached the menu and was turned away"
+    );
     chrome.stop().await;
 
     // Account > Quit (Ctrl+Q) ends the app the way people do, which saves the window's size.
@@ -1124,16 +1127,28 @@ async fn a_signed_out_start_fetches_discovery_ahead_and_a_signed_in_one_asks_not
     app.quit().await;
     chrome.stop().await;
 
-    // Restarted signed in: the user is shown, and Logto hears nothing.
+    // Restarted signed in: the user is shown, and Logto hears nothing (discovery included)
+    // until the person acts. The sign-out is that act: once its revocation has arrived, every
+    // request since the start must have come after the click.
     let before = idp.requests().await.len();
     let app = App::launch(&sandbox, Lang::En, &idp_env(&idp)).await;
     app.wait_state("signed-in").await;
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(
-        idp.requests().await.len(),
-        before,
-        "a signed-in start asked Logto"
+    let clicked_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0);
+    app.click("sign-out").await;
+    app.wait_state("signed-out").await;
+    let since: Vec<serde_json::Value> = idp.requests().await[before..].to_vec();
+    assert!(
+        since.iter().any(|r| r["path"] == "/oidc/token/revocation"),
+        "the sign-out reached Logto: {since:?}"
     );
+    let early: Vec<&serde_json::Value> = since
+        .iter()
+        .filter(|r| r["at"].as_i64().is_none_or(|at| at < clicked_at))
+        .collect();
+    assert!(early.is_empty(), "a signed-in start asked Logto: {early:?}");
     app.quit().await;
 }
 
@@ -1182,13 +1197,13 @@ async fn a_tenant_without_amazon_offers_plain_sign_in_and_says_how_to_add_amazon
     assert_eq!(app.state().await, "signed-out");
     // The menu's "Sign in with Amazon" is off too: its accelerator starts nothing, while plain
     // "Sign in"'s does (so the keys do reach the menu).
+    // Pressed one after the other: once plain "Sign in" has opened the browser, the Amazon key
+    // before it must have opened nothing.
     app.key("ctrl+shift+a");
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    assert_eq!(app.state().await, "signed-out");
-    assert_eq!(sandbox.opened().len(), 1, "nothing more was opened");
     app.key("ctrl+shift+i");
     let url = sandbox.wait_opened(2).await;
     assert!(!url.contains("direct_sign_in"), "{url}");
+    assert_eq!(sandbox.opened().len(), 2, "the Amazon key opened nothing");
     app.wait_state("signing-in").await;
     app.click("cancel").await;
     app.wait_state("signed-out").await;
@@ -1208,7 +1223,18 @@ async fn a_tenant_without_amazon_offers_plain_sign_in_and_says_how_to_add_amazon
     let fresh = Sandbox::new();
     let app = App::launch(&fresh, Lang::En, &idp_env(&idp)).await;
     app.wait_state("signed-out").await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Once the check has failed (what it does against a dead endpoint), nothing hides a button.
+    let start = Instant::now();
+    while !fresh
+        .log()
+        .contains("the tenant's sign-in experience was not read")
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "the tenant check did not end"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert_eq!(app.eval(&hidden("sign-in-amazon")).await, false);
     assert_eq!(app.eval(&hidden("amazon-missing")).await, true);
     app.quit().await;

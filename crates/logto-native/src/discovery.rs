@@ -105,7 +105,6 @@ pub(crate) struct Discovered {
     /// When a token last made discovery be fetched again; also what makes those fetches one at a
     /// time (a second caller waits, then finds the snapshot already new).
     last_refetch: tokio::sync::Mutex<Option<tokio::time::Instant>>,
-    min_interval: Duration,
 }
 
 impl Discovered {
@@ -113,7 +112,6 @@ impl Discovered {
         Discovered {
             current: tokio::sync::Mutex::new(None),
             last_refetch: tokio::sync::Mutex::new(None),
-            min_interval: REFETCH_INTERVAL,
         }
     }
 
@@ -151,7 +149,7 @@ impl Discovered {
             }
         }
         let now = tokio::time::Instant::now();
-        if last.is_some_and(|at| now.duration_since(at) < self.min_interval) {
+        if last.is_some_and(|at| now.duration_since(at) < REFETCH_INTERVAL) {
             return Ok(None);
         }
         *last = Some(now);
@@ -163,13 +161,6 @@ impl Discovered {
         );
         *self.current.lock().await = Some(fresh.clone());
         Ok(Some(fresh))
-    }
-
-    /// Replaces the minimum time between two refetches (tests).
-    #[cfg(test)]
-    pub(crate) fn with_min_interval(mut self, interval: Duration) -> Self {
-        self.min_interval = interval;
-        self
     }
 }
 

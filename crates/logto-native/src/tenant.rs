@@ -281,19 +281,20 @@ mod tests {
     }
 
     #[test]
-    fn only_connectors_listed_for_sign_in_count() {
-        // The shape of Logto 1.x's answer, cut down.
+    fn a_target_counts_only_when_its_connector_is_listed() {
+        // The shape of Logto 1.x's answer, cut down: the sign-in experience names `amazon` and
+        // `google`, but only Google's connector is installed, so only it is listed (Logto leaves
+        // out targets without a connector), and Amazon's button would lead nowhere.
         let document: Document = serde_json::from_value(serde_json::json!({
             "socialSignInConnectorTargets": ["amazon", "google"],
             "socialConnectors": [
-                { "id": "k3x9", "target": "amazon", "name": { "en": "Amazon" }, "logo": "", "platform": "Web" },
                 { "id": "p2m1", "target": "google", "name": { "en": "Google" }, "logo": "" }
             ],
             "signIn": { "methods": [] }
         }))
         .unwrap();
         let targets: Vec<_> = document.targets().collect();
-        assert_eq!(targets, ["amazon", "google"]);
+        assert_eq!(targets, ["google"]);
         assert!(serde_json::from_value::<Document>(serde_json::json!({ "signIn": {} })).is_err());
     }
 

@@ -475,7 +475,9 @@ ${demo}`,
     // Recorded after the request is answered, from the parameters oidc-provider parsed itself
     // (`ctx.oidc.params`), so nothing here reads the body before it does. An entry is listed
     // once its request has been answered.
+    // Discovery too: "a restore makes no request" must see a restore that fetched it.
     const LOGGED_PATHS = new Set([
+      '/oidc/.well-known/openid-configuration',
       '/oidc/token', '/oidc/token/revocation', '/oidc/session/end', '/oidc/session/end/confirm',
       '/oidc/jwks', '/oidc/me', '/api/.well-known/sign-in-exp',
     ]);

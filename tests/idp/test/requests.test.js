@@ -42,6 +42,7 @@ test('records a refresh grant and a revocation with the SHA-256 of their token, 
   const late = await refresh(info, r1.json.refresh_token); // revoked: invalid_grant
   assert.equal(late.status, 400);
   await fetch(`${info.issuer}/jwks`);
+  await fetch(`${info.issuer}/.well-known/openid-configuration`);
 
   const log = await requests();
   assert.deepEqual(log.map(({ at, ...rest }) => rest), [
@@ -52,6 +53,7 @@ test('records a refresh grant and a revocation with the SHA-256 of their token, 
     },
     { method: 'POST', path: '/oidc/token', grant_type: 'refresh_token', status: 400, token_sha256: sha256(r1.json.refresh_token) },
     { method: 'GET', path: '/oidc/jwks', status: 200 },
+    { method: 'GET', path: '/oidc/.well-known/openid-configuration', status: 200 },
   ]);
   for (const { at } of log) {
     assert.ok(Number.isInteger(at) && at >= started - 1000 && at <= Date.now(), String(at));

@@ -105,6 +105,8 @@ pub struct StandState {
     pub revoked: Mutex<Vec<String>>,
     /// What the browser's tab was last shown by the loopback listener (the whole answer).
     pub tab: Mutex<Option<String>>,
+    /// How long the tab waited for that answer, from sending the callback to the answer's end.
+    pub tab_waited: Mutex<Option<Duration>>,
     /// Every URL the browser was asked to open.
     pub opened: Mutex<Vec<String>>,
     token: Mutex<VecDeque<TokenScript>>,
@@ -120,7 +122,7 @@ pub struct StandState {
 }
 
 impl StandState {
-    fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         m.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -201,6 +203,7 @@ impl Stand {
             log: Mutex::new(Vec::new()),
             revoked: Mutex::new(Vec::new()),
             tab: Mutex::new(None),
+            tab_waited: Mutex::new(None),
             opened: Mutex::new(Vec::new()),
             token: Mutex::new(VecDeque::new()),
             userinfo: Mutex::new((
@@ -428,9 +431,11 @@ impl Browser for CodeBrowser {
                     stream,
                     "GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
                 );
+                let sent = std::time::Instant::now();
                 let _ = stream.set_read_timeout(Some(Duration::from_secs(30)));
                 let mut page = Vec::new();
                 let _ = stream.read_to_end(&mut page);
+                *StandState::lock(&stand.tab_waited) = Some(sent.elapsed());
                 *StandState::lock(&stand.tab) = Some(String::from_utf8_lossy(&page).into_owned());
             }
         });
