@@ -1,4 +1,4 @@
-.PHONY: run test bench package icons
+.PHONY: run test bench package icons mutants
 run:
 	bash scripts/run.sh
 test:
@@ -9,3 +9,5 @@ package:
 	bash scripts/package.sh
 icons:
 	bash scripts/package.sh icons
+mutants:
+	bash scripts/mutants.sh

@@ -377,4 +377,62 @@ mod tests {
         assert_eq!(missing_field("missing field `a b`"), None);
         assert_eq!(missing_field("missing field `"), None);
     }
+
+    /// Serves each request with `len` bytes, chunked (no `Content-Length`: the cap must hold
+    /// while reading) or with a `Content-Length` that may lie (`claimed`).
+    fn serve(len: usize, chunked: bool, claimed: Option<usize>) -> String {
+        let server = tiny_http::Server::http("127.0.0.1:0").expect("a test server");
+        let port = server
+            .server_addr()
+            .to_ip()
+            .map(|a| a.port())
+            .expect("a port");
+        std::thread::spawn(move || {
+            if let Ok(request) = server.recv() {
+                let length = if chunked {
+                    None
+                } else {
+                    Some(claimed.unwrap_or(len))
+                };
+                let body = std::io::Cursor::new(vec![b'x'; len]);
+                let response = tiny_http::Response::new(200.into(), Vec::new(), body, length, None);
+                // tiny_http chunks every answer at least as long as the threshold.
+                let threshold = if chunked { 0 } else { usize::MAX };
+                let _ = request.respond(response.with_chunked_threshold(threshold));
+            }
+        });
+        format!("http://127.0.0.1:{port}/")
+    }
+
+    /// SECURITY.md's cap, 1 MiB, to the byte, whether or not the answer says its length first.
+    #[tokio::test]
+    async fn an_answer_of_1_mib_is_read_and_one_byte_more_is_not() {
+        const MIB: usize = 1024 * 1024;
+        let http = client().expect("client");
+        for chunked in [true, false] {
+            for (len, taken) in [(MIB - 1, true), (MIB, true), (MIB + 1, false)] {
+                let response = http
+                    .get(serve(len, chunked, None))
+                    .send()
+                    .await
+                    .expect("sent");
+                let read = read_limited(response).await;
+                match (taken, read) {
+                    (true, Ok(body)) => assert_eq!(body.len(), len),
+                    (false, Err(e)) => assert_eq!(e.code(), "provider.too_large"),
+                    (_, other) => panic!("{len} bytes, chunked {chunked}: {other:?}"),
+                }
+            }
+        }
+        // A length said up front past the cap is refused before the body is read.
+        let response = http
+            .get(serve(10, false, Some(MIB + 1)))
+            .send()
+            .await
+            .expect("sent");
+        assert_eq!(
+            read_limited(response).await.map_err(|e| e.code()).err(),
+            Some("provider.too_large")
+        );
+    }
 }

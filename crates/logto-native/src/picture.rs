@@ -130,10 +130,8 @@ mod tests {
             let err = fetch(&http, &url, &issuer).await.expect_err(&url);
             assert_eq!(err.code(), code, "{url}: {err}");
         }
-        assert!(
-            !stand.requests().iter().any(|r| r.contains("example.com")),
-            "no request off https"
-        );
+        // (That the refused addresses were never asked is the next test's: only a listener of
+        // their own can see a request to them.)
     }
 
     #[tokio::test]

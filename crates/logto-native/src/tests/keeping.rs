@@ -412,8 +412,14 @@ async fn a_token_another_program_fetched_is_taken_from_the_entry_without_a_refre
         .expect("refreshed");
     assert_eq!(stand.count("POST /oidc/token"), 2);
 
+    // The stand gives each answer its own access token: the one taken is the second
+    // program's, not the first's stale one.
+    assert_eq!(
+        Some(fetched.secret().to_string()),
+        stand.last_access_token()
+    );
     let taken = first.get_access_token(None, None).await.expect("a token");
-    assert_eq!(taken.token.secret(), fetched.token.secret());
+    assert_eq!(taken.secret(), fetched.secret());
     assert_eq!(stand.count("POST /oidc/token"), 2, "no second refresh");
 }
 

@@ -25,8 +25,6 @@ use crate::store::MemoryStore;
 
 pub const APP: &str = "app1";
 pub const SUB: &str = "u1";
-/// Where the stand's 3xx answers point: a port nothing listens on (the discard port).
-pub const REDIRECT_TARGET_PORT: u16 = 9;
 
 /// A signing key with its `kid`.
 #[derive(Clone)]
@@ -109,6 +107,8 @@ pub struct StandState {
     pub tab_waited: Mutex<Option<Duration>>,
     /// Every URL the browser was asked to open.
     pub opened: Mutex<Vec<String>>,
+    /// The access tokens of the token answers made so far, in order (`AT-1`, `AT-2`, ...).
+    pub access_tokens: Mutex<Vec<String>>,
     token: Mutex<VecDeque<TokenScript>>,
     pub userinfo: Mutex<Answer>,
     pub jwks_status: Mutex<u16>,
@@ -119,7 +119,12 @@ pub struct StandState {
     pub algs: Mutex<Value>,
     /// Other paths served as they are: path -> (content type, body).
     files: Mutex<std::collections::HashMap<String, (String, Vec<u8>)>>,
+    /// Answers that replace the usual one: `METHOD /path` -> (status, body, `Location`).
+    overrides: Mutex<std::collections::HashMap<String, Override>>,
 }
+
+/// An answer set by [`Stand::answer_with`]: status, body, and a `Location` header if any.
+type Override = (u16, Vec<u8>, Option<String>);
 
 impl StandState {
     pub(crate) fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -147,10 +152,27 @@ impl StandState {
         Self::lock(&self.nonce).clone()
     }
 
-    /// A good token answer around `id_token`.
+    /// A good token answer around `id_token`, with a new access token (each answer's is its
+    /// own, so a test can tell which answer a token came from).
     pub fn answer(&self, id_token: Option<String>, refresh_token: &str) -> Answer {
+        let access_token = {
+            let mut issued = Self::lock(&self.access_tokens);
+            let next = format!("AT-{}", issued.len() + 1);
+            issued.push(next.clone());
+            next
+        };
+        self.answer_for(&access_token, id_token, refresh_token)
+    }
+
+    /// A good token answer with `access_token` (not recorded as issued).
+    pub fn answer_for(
+        &self,
+        access_token: &str,
+        id_token: Option<String>,
+        refresh_token: &str,
+    ) -> Answer {
         let mut body = json!({
-            "access_token": "AT-fresh", "token_type": "Bearer", "expires_in": 3600,
+            "access_token": access_token, "token_type": "Bearer", "expires_in": 3600,
             "refresh_token": refresh_token, "scope": "openid offline_access profile",
         });
         if let Some(token) = id_token {
@@ -205,6 +227,7 @@ impl Stand {
             tab: Mutex::new(None),
             tab_waited: Mutex::new(None),
             opened: Mutex::new(Vec::new()),
+            access_tokens: Mutex::new(Vec::new()),
             token: Mutex::new(VecDeque::new()),
             userinfo: Mutex::new((
                 200,
@@ -216,6 +239,7 @@ impl Stand {
             revocation_status: Mutex::new(200),
             algs: Mutex::new(json!(["EdDSA"])),
             files: Mutex::new(std::collections::HashMap::new()),
+            overrides: Mutex::new(std::collections::HashMap::new()),
         });
         let stop = Arc::new(AtomicBool::new(false));
         let (s, st) = (state.clone(), stop.clone());
@@ -236,6 +260,15 @@ impl Stand {
     /// Queues the token endpoint's next answer.
     pub fn on_token(&self, script: impl Fn(&TokenCall<'_>) -> Answer + Send + Sync + 'static) {
         StandState::lock(&self.state.token).push_back(Box::new(script));
+    }
+
+    /// From now on answers `request` (`"GET /oidc/jwks"`) with `status` and `body`, and a
+    /// `Location` header when `location` is given (a redirect).
+    pub fn answer_with(&self, request: &str, status: u16, body: Vec<u8>, location: Option<&str>) {
+        StandState::lock(&self.state.overrides).insert(
+            request.to_string(),
+            (status, body, location.map(str::to_string)),
+        );
     }
 
     /// Serves `body` at `path` with `content_type`.
@@ -269,6 +302,11 @@ impl Stand {
     /// Every URL the browser was asked to open.
     pub fn opened(&self) -> Vec<String> {
         StandState::lock(&self.state.opened).clone()
+    }
+
+    /// The access token of the last token answer made.
+    pub fn last_access_token(&self) -> Option<String> {
+        StandState::lock(&self.state.access_tokens).last().cloned()
     }
 
     /// The page the browser's tab got from the loopback listener, once it has it.
@@ -335,65 +373,81 @@ fn serve(server: tiny_http::Server, state: Arc<StandState>, stop: Arc<AtomicBool
         let form: Vec<(String, String)> = url::form_urlencoded::parse(body.as_bytes())
             .into_owned()
             .collect();
-        let (status, bytes) = match (method.as_str(), path.as_str()) {
-            ("GET", "/oidc/.well-known/openid-configuration") => {
-                let mut doc = logto_document(&state.issuer);
-                doc["id_token_signing_alg_values_supported"] =
-                    StandState::lock(&state.algs).clone();
-                (200, doc.to_string().into_bytes())
+        let set = StandState::lock(&state.overrides)
+            .get(&format!("{method} {path}"))
+            .cloned();
+        let (status, bytes, location) = match set {
+            Some(answer) => answer,
+            None => {
+                let (status, bytes) = usual_answer(&state, &method, &path, form);
+                (status, bytes, None)
             }
-            ("GET", "/oidc/jwks") => {
-                let keys: Vec<Value> = StandState::lock(&state.published)
-                    .iter()
-                    .map(Key::jwk)
-                    .collect();
-                let status = *StandState::lock(&state.jwks_status);
-                (status, json!({ "keys": keys }).to_string().into_bytes())
-            }
-            ("POST", "/oidc/token") => {
-                let script = StandState::lock(&state.token).pop_front();
-                match script {
-                    Some(script) => script(&TokenCall {
-                        form,
-                        stand: &state,
-                    }),
-                    None => (500, b"no answer scripted".to_vec()),
-                }
-            }
-            ("GET", "/oidc/me") => StandState::lock(&state.userinfo).clone(),
-            ("POST", "/oidc/token/revocation") => {
-                let status = *StandState::lock(&state.revocation_status);
-                if let (200, Some((_, token))) = (status, form.iter().find(|(k, _)| k == "token")) {
-                    StandState::lock(&state.revoked).push(token.clone());
-                }
-                (status, Vec::new())
-            }
-            ("GET", path) if StandState::lock(&state.files).contains_key(path) => {
-                let file = StandState::lock(&state.files).get(path).cloned();
-                if let Some((content_type, body)) = file {
-                    let header =
-                        tiny_http::Header::from_bytes("Content-Type", content_type.as_bytes())
-                            .unwrap_or_else(|_| unreachable!("a test's content type"));
-                    let _ =
-                        request.respond(tiny_http::Response::from_data(body).with_header(header));
-                }
-                continue;
-            }
-            _ => (404, Vec::new()),
         };
+        if status == 0 {
+            // A file, answered in `usual_answer`'s place below.
+            let file = StandState::lock(&state.files).get(&path).cloned();
+            if let Some((content_type, body)) = file {
+                let header = tiny_http::Header::from_bytes("Content-Type", content_type.as_bytes())
+                    .unwrap_or_else(|_| unreachable!("a test's content type"));
+                let _ = request.respond(tiny_http::Response::from_data(body).with_header(header));
+            }
+            continue;
+        }
         let header = tiny_http::Header::from_bytes("Content-Type", "application/json")
             .unwrap_or_else(|_| unreachable!("a constant header"));
         let mut response = tiny_http::Response::from_data(bytes)
             .with_status_code(status)
             .with_header(header);
-        if (300..400).contains(&status) {
-            // A redirect elsewhere on this machine: where a client that follows it would go.
-            let location = format!("http://127.0.0.1:{}/oidc/token", REDIRECT_TARGET_PORT);
+        if let Some(location) = location {
             if let Ok(h) = tiny_http::Header::from_bytes("Location", location.as_bytes()) {
                 response.add_header(h);
             }
         }
         let _ = request.respond(response);
+    }
+}
+
+/// The stand's own answer to `method` `path`; status 0 for a file served as it is.
+fn usual_answer(
+    state: &StandState,
+    method: &str,
+    path: &str,
+    form: Vec<(String, String)>,
+) -> Answer {
+    match (method, path) {
+        ("GET", "/oidc/.well-known/openid-configuration") => {
+            let mut doc = logto_document(&state.issuer);
+            doc["id_token_signing_alg_values_supported"] = StandState::lock(&state.algs).clone();
+            (200, doc.to_string().into_bytes())
+        }
+        ("GET", "/oidc/jwks") => {
+            let keys: Vec<Value> = StandState::lock(&state.published)
+                .iter()
+                .map(Key::jwk)
+                .collect();
+            let status = *StandState::lock(&state.jwks_status);
+            (status, json!({ "keys": keys }).to_string().into_bytes())
+        }
+        ("POST", "/oidc/token") => {
+            let script = StandState::lock(&state.token).pop_front();
+            match script {
+                Some(script) => script(&TokenCall {
+                    form,
+                    stand: &state,
+                }),
+                None => (500, b"no answer scripted".to_vec()),
+            }
+        }
+        ("GET", "/oidc/me") => StandState::lock(&state.userinfo).clone(),
+        ("POST", "/oidc/token/revocation") => {
+            let status = *StandState::lock(&state.revocation_status);
+            if let (200, Some((_, token))) = (status, form.iter().find(|(k, _)| k == "token")) {
+                StandState::lock(&state.revoked).push(token.clone());
+            }
+            (status, Vec::new())
+        }
+        ("GET", path) if StandState::lock(&state.files).contains_key(path) => (0, Vec::new()),
+        _ => (404, Vec::new()),
     }
 }
 
