@@ -433,7 +433,7 @@ fn usual_answer(
             match script {
                 Some(script) => script(&TokenCall {
                     form,
-                    stand: &state,
+                    stand: state,
                 }),
                 None => (500, b"no answer scripted".to_vec()),
             }
