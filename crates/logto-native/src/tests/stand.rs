@@ -431,10 +431,7 @@ fn usual_answer(
         ("POST", "/oidc/token") => {
             let script = StandState::lock(&state.token).pop_front();
             match script {
-                Some(script) => script(&TokenCall {
-                    form,
-                    stand: state,
-                }),
+                Some(script) => script(&TokenCall { form, stand: state }),
                 None => (500, b"no answer scripted".to_vec()),
             }
         }
