@@ -175,15 +175,33 @@ async fn every_refusal_carries_the_code_of_its_cause_and_nothing_is_stored() {
             None,
             "token.invalid",
         ),
+        // SECURITY.md: "`exp` and `iat` with a 60 s allowance"; ten seconds past it (the next
+        // test has ten seconds inside it).
         (
             "expired beyond the allowance",
-            tweak(|c| c["exp"] = json!(crate::exchange::unix_now() - 120)),
+            tweak(|c| c["exp"] = json!(crate::exchange::unix_now() - 70)),
             None,
             "token.invalid",
         ),
         (
-            "issued in the future",
-            tweak(|c| c["iat"] = json!(crate::exchange::unix_now() + 600)),
+            "issued in the future beyond the allowance",
+            tweak(|c| c["iat"] = json!(crate::exchange::unix_now() + 70)),
+            None,
+            "token.invalid",
+        ),
+        (
+            "an ID token without iss",
+            tweak(|c| {
+                c.as_object_mut().map(|o| o.remove("iss"));
+            }),
+            None,
+            "token.invalid",
+        ),
+        (
+            "an ID token without aud",
+            tweak(|c| {
+                c.as_object_mut().map(|o| o.remove("aud"));
+            }),
             None,
             "token.invalid",
         ),
@@ -302,6 +320,29 @@ async fn every_refusal_carries_the_code_of_its_cause_and_nothing_is_stored() {
             );
         }
         assert!(stand.count("POST /oidc/token") == 1, "{name}: {requests:?}");
+    }
+}
+
+/// SECURITY.md: "`exp` and `iat` with a 60 s allowance": clocks ten seconds inside it either way
+/// are accepted (the case list above has them ten seconds past it refused).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_id_token_within_the_60_second_clock_allowance_is_accepted() {
+    let cases: [(&str, fn(&mut Value)); 2] = [
+        ("expired 50 s ago", |c| {
+            c["exp"] = json!(crate::exchange::unix_now() - 50)
+        }),
+        ("issued 50 s from now", |c| {
+            c["iat"] = json!(crate::exchange::unix_now() + 50)
+        }),
+    ];
+    for (name, change) in cases {
+        let stand = Stand::start();
+        stand.on_token(move |c| c.stand.signed_answer(change, "RT-1"));
+        let (service, store) = stand.service();
+        sign_in(&service)
+            .await
+            .unwrap_or_else(|e| panic!("{name}: {e} ({})", e.code()));
+        assert!(stored(&store, &stand).is_some(), "{name}: stored");
     }
 }
 
