@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what building, running or testing needs, and only what is missing.
 #   scripts/deps.sh run      build dependencies, Node packages of the local provider
-#   scripts/deps.sh test     the above plus Xvfb, D-Bus, GNOME Keyring, Chromium, WebKitWebDriver,
+#   scripts/deps.sh test     the above plus Xvfb, D-Bus, GNOME Keyring, Chromium, WebKitWebDriver, xclip,
 #                            tauri-driver, and what the package test uses: the Tauri CLI, dpkg-dev,
 #                            lintian, appstream, desktop-file-utils, man-db, xprop and rpm
 #   scripts/deps.sh package  build dependencies, the Tauri CLI, dpkg-dev and lintian (`make package`)
@@ -12,7 +12,7 @@ mode=${1:-run}
 build_pkgs=(build-essential pkg-config file libssl-dev libdbus-1-dev libwebkit2gtk-4.1-dev
   libayatana-appindicator3-dev librsvg2-dev nodejs npm)
 test_pkgs=(xvfb xauth dbus dbus-x11 gnome-keyring libsecret-tools chromium chromium-driver
-  webkit2gtk-driver imagemagick xdotool x11-utils fonts-noto-cjk fonts-dejavu-core
+  webkit2gtk-driver imagemagick xdotool xclip x11-utils fonts-noto-cjk fonts-dejavu-core
   desktop-file-utils rpm appstream man-db)
 # The .deb is made with dpkg-dev's tools (dpkg-shlibdeps, dpkg-gencontrol) and checked with lintian.
 package_pkgs=(dpkg-dev lintian)
