@@ -317,7 +317,8 @@ async fn every_refusal_carries_the_code_of_its_cause_and_nothing_is_stored() {
 /// are accepted (the case list above has them ten seconds past it refused).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_id_token_within_the_60_second_clock_allowance_is_accepted() {
-    let cases: [(&str, fn(&mut Value)); 2] = [
+    type Change = fn(&mut Value);
+    let cases: [(&str, Change); 2] = [
         ("expired 50 s ago", |c| {
             c["exp"] = json!(crate::exchange::unix_now() - 50)
         }),
