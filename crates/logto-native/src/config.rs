@@ -330,8 +330,10 @@ impl SavedConfig {
     }
 }
 
-/// Where the config file lives: `<OS config dir>/logto-desktop/config.json` (on Linux
-/// `$XDG_CONFIG_HOME/logto-desktop/config.json`). `None` when the OS has no config dir.
+/// Where Logto Desktop's settings file lives (its first-run screen writes it, and its window and
+/// command line read it): `<OS config dir>/logto-desktop/config.json` (on Linux
+/// `$XDG_CONFIG_HOME/logto-desktop/config.json`). `None` when the OS has no config dir. Another
+/// program keeps its settings where it likes, with [`read_config_file`] and [`write_config_file`].
 pub fn config_file_path() -> Option<PathBuf> {
     dirs::config_dir().map(|dir| dir.join("logto-desktop").join("config.json"))
 }
@@ -469,7 +471,8 @@ impl Config {
         Ok(Some((Self::from_saved(get, &saved)?, ConfigSource::File)))
     }
 
-    /// [`Config::resolve`] over the process environment and [`config_file_path`].
+    /// [`Config::resolve`] over the process environment and Logto Desktop's settings file
+    /// ([`config_file_path`]): what its window and command line sign in with.
     pub fn resolve_from_system() -> Result<Option<(Self, ConfigSource)>, AuthError> {
         Self::resolve(
             |name| std::env::var(name).ok(),
