@@ -309,6 +309,16 @@ async fn every_refusal_carries_the_code_of_its_cause_and_nothing_is_stored() {
                 "{name}: the revocation comes last"
             );
         }
+        // Only a key or a signature the snapshot may not know yet is a reason to fetch
+        // discovery and the keys again; a token that breaks any other rule is refused as it is.
+        let may_be_stale = matches!(
+            name,
+            "a key nobody published" | "a published kid with another key's signature"
+        );
+        let fetched_again = after_token
+            .iter()
+            .any(|r| r == "GET /oidc/jwks" || r == "GET /oidc/.well-known/openid-configuration");
+        assert_eq!(fetched_again, may_be_stale, "{name}: {after_token:?}");
         assert!(stand.count("POST /oidc/token") == 1, "{name}: {requests:?}");
     }
 }
@@ -535,6 +545,26 @@ async fn signed_in_then(
 
 fn stored_refresh_token(store: &MemoryStore, stand: &Stand) -> Option<String> {
     stored(store, stand).and_then(|s| s.tokens.refresh_token.map(|t| t.secret().clone()))
+}
+
+/// OpenID Connect Core 12.2: a refreshed ID token need not carry the nonce (Logto's do not);
+/// one that does must repeat it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refreshed_id_token_without_a_nonce_is_accepted() {
+    let (stand, service, store) = signed_in_then(|c| {
+        c.as_object_mut().map(|o| o.remove("nonce"));
+    })
+    .await;
+    let token = service
+        .get_access_token(Some(API), None)
+        .await
+        .expect("refreshed");
+    assert_eq!(Some(token.secret().to_string()), stand.last_access_token());
+    assert_eq!(
+        stored_refresh_token(&store, &stand).as_deref(),
+        Some("RT-2")
+    );
+    assert!(stand.revoked().is_empty());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
