@@ -161,16 +161,6 @@ impl StandState {
             issued.push(next.clone());
             next
         };
-        self.answer_for(&access_token, id_token, refresh_token)
-    }
-
-    /// A good token answer with `access_token` (not recorded as issued).
-    pub fn answer_for(
-        &self,
-        access_token: &str,
-        id_token: Option<String>,
-        refresh_token: &str,
-    ) -> Answer {
         let mut body = json!({
             "access_token": access_token, "token_type": "Bearer", "expires_in": 3600,
             "refresh_token": refresh_token, "scope": "openid offline_access profile",
@@ -376,25 +366,20 @@ fn serve(server: tiny_http::Server, state: Arc<StandState>, stop: Arc<AtomicBool
         let set = StandState::lock(&state.overrides)
             .get(&format!("{method} {path}"))
             .cloned();
-        let (status, bytes, location) = match set {
-            Some(answer) => answer,
-            None => {
+        let file = match method.as_str() {
+            "GET" => StandState::lock(&state.files).get(&path).cloned(),
+            _ => None,
+        };
+        let (content_type, (status, bytes, location)) = match (set, file) {
+            (Some(answer), _) => ("application/json".to_string(), answer),
+            (None, Some((content_type, body))) => (content_type, (200, body, None)),
+            (None, None) => {
                 let (status, bytes) = usual_answer(&state, &method, &path, form);
-                (status, bytes, None)
+                ("application/json".to_string(), (status, bytes, None))
             }
         };
-        if status == 0 {
-            // A file, answered in `usual_answer`'s place below.
-            let file = StandState::lock(&state.files).get(&path).cloned();
-            if let Some((content_type, body)) = file {
-                let header = tiny_http::Header::from_bytes("Content-Type", content_type.as_bytes())
-                    .unwrap_or_else(|_| unreachable!("a test's content type"));
-                let _ = request.respond(tiny_http::Response::from_data(body).with_header(header));
-            }
-            continue;
-        }
-        let header = tiny_http::Header::from_bytes("Content-Type", "application/json")
-            .unwrap_or_else(|_| unreachable!("a constant header"));
+        let header = tiny_http::Header::from_bytes("Content-Type", content_type.as_bytes())
+            .unwrap_or_else(|_| unreachable!("a test's content type"));
         let mut response = tiny_http::Response::from_data(bytes)
             .with_status_code(status)
             .with_header(header);
@@ -407,7 +392,7 @@ fn serve(server: tiny_http::Server, state: Arc<StandState>, stop: Arc<AtomicBool
     }
 }
 
-/// The stand's own answer to `method` `path`; status 0 for a file served as it is.
+/// The stand's own answer to `method` `path`.
 fn usual_answer(
     state: &StandState,
     method: &str,
@@ -443,7 +428,6 @@ fn usual_answer(
             }
             (status, Vec::new())
         }
-        ("GET", path) if StandState::lock(&state.files).contains_key(path) => (0, Vec::new()),
         _ => (404, Vec::new()),
     }
 }
