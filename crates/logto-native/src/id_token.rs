@@ -357,3 +357,136 @@ pub fn check_continuity(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    /// The claims of a refreshed ID token: the original's, changed by `tweak`.
+    fn refreshed(original: &Value, tweak: impl FnOnce(&mut Value)) -> CoreIdTokenClaims {
+        let mut claims = original.clone();
+        tweak(&mut claims);
+        serde_json::from_value(claims).expect("claims")
+    }
+
+    fn original() -> Value {
+        json!({
+            "iss": "https://t.logto.app/oidc", "sub": "u1", "aud": "app1",
+            "exp": 1_900_000_000u64, "iat": 1_899_996_400u64, "auth_time": 1_899_990_000u64,
+        })
+    }
+
+    fn continues(original: &Value, tweak: impl FnOnce(&mut Value)) -> Result<(), String> {
+        check_continuity(original, &refreshed(original, tweak))
+    }
+
+    #[test]
+    fn a_refreshed_id_token_with_the_same_account_audiences_and_party_continues_the_session() {
+        let one = original();
+        assert_eq!(continues(&one, |_| {}), Ok(()));
+        // Its own times are new; only auth_time may not go back.
+        assert_eq!(
+            continues(&one, |c| {
+                c["exp"] = json!(1_900_003_600u64);
+                c["iat"] = json!(1_900_000_000u64);
+            }),
+            Ok(())
+        );
+        // An audience is the same whether written as a string or a list of one.
+        assert_eq!(continues(&one, |c| c["aud"] = json!(["app1"])), Ok(()));
+        let mut listed = one.clone();
+        listed["aud"] = json!(["app1"]);
+        assert_eq!(continues(&listed, |c| c["aud"] = json!("app1")), Ok(()));
+        // Several audiences, in any order.
+        let mut several = one.clone();
+        several["aud"] = json!(["app1", "https://api.example.com"]);
+        assert_eq!(
+            continues(&several, |c| c["aud"] =
+                json!(["https://api.example.com", "app1"])),
+            Ok(())
+        );
+        // An authorized party kept.
+        let mut with_azp = one.clone();
+        with_azp["azp"] = json!("app1");
+        assert_eq!(continues(&with_azp, |_| {}), Ok(()));
+    }
+
+    #[test]
+    fn a_refreshed_id_token_that_changes_what_core_12_2_keeps_is_refused() {
+        let one = original();
+        let mut several = one.clone();
+        several["aud"] = json!(["app1", "https://api.example.com"]);
+        let mut with_azp = one.clone();
+        with_azp["azp"] = json!("app1");
+        type Tweak = Box<dyn FnOnce(&mut Value)>;
+        let cases: Vec<(&str, &Value, Tweak)> = vec![
+            (
+                "another issuer",
+                &one,
+                Box::new(|c| c["iss"] = json!("https://x/oidc")),
+            ),
+            (
+                "another subject",
+                &one,
+                Box::new(|c| c["sub"] = json!("u2")),
+            ),
+            (
+                "another audience",
+                &one,
+                Box::new(|c| c["aud"] = json!("app2")),
+            ),
+            (
+                "one more audience",
+                &one,
+                Box::new(|c| c["aud"] = json!(["app1", "app2"])),
+            ),
+            (
+                "one audience fewer",
+                &several,
+                Box::new(|c| c["aud"] = json!(["app1"])),
+            ),
+            (
+                "another party",
+                &with_azp,
+                Box::new(|c| c["azp"] = json!("app2")),
+            ),
+            (
+                "no party",
+                &with_azp,
+                Box::new(|c| {
+                    c.as_object_mut().map(|o| o.remove("azp"));
+                }),
+            ),
+            (
+                "an auth_time a second back",
+                &one,
+                Box::new(|c| {
+                    c["auth_time"] = json!(1_899_989_999u64);
+                }),
+            ),
+        ];
+        for (name, original, tweak) in cases {
+            let why = continues(original, tweak).expect_err(name);
+            assert!(why.starts_with("Logto"), "{name}: {why}");
+        }
+    }
+
+    #[test]
+    fn a_later_or_missing_auth_time_continues_the_session() {
+        let one = original();
+        // The same sign-in (a refresh), or a newer one (the user signed in again).
+        assert_eq!(continues(&one, |_| {}), Ok(()));
+        assert_eq!(
+            continues(&one, |c| c["auth_time"] = json!(1_899_990_001u64)),
+            Ok(())
+        );
+        // Logto leaves auth_time out unless it was asked for; nothing to compare then.
+        assert_eq!(
+            continues(&one, |c| {
+                c.as_object_mut().map(|o| o.remove("auth_time"));
+            }),
+            Ok(())
+        );
+    }
+}

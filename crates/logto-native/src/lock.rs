@@ -186,49 +186,15 @@ fn locate(runtime: &Path, home: Option<&Path>, uid: u32) -> Result<Option<PathBu
 /// This process's real user id.
 #[cfg(unix)]
 fn current_uid() -> u32 {
-    // SAFETY: getuid has no preconditions, cannot fail and touches no memory of ours.
-    unsafe { libc::getuid() }
+    nix::unistd::getuid().as_raw()
 }
 
 /// The home folder of user `uid` in the password database (`HOME` is the environment's, and may
-/// be another user's after `sudo`, or unset).
+/// be another user's after `sudo`, or unset). nix's lookup grows its buffer for long entries.
 #[cfg(unix)]
 fn home_of(uid: u32) -> Option<PathBuf> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut buffer: Vec<libc::c_char> = vec![0; 1024];
-    loop {
-        let mut entry = std::mem::MaybeUninit::<libc::passwd>::uninit();
-        let mut found: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is to memory of ours that outlives the call, and `buffer.len()`
-        // is its size; getpwuid_r writes nothing beyond them.
-        let code = unsafe {
-            libc::getpwuid_r(
-                uid,
-                entry.as_mut_ptr(),
-                buffer.as_mut_ptr(),
-                buffer.len(),
-                &mut found,
-            )
-        };
-        // Entries with long fields need more room; a megabyte is more than any real one.
-        if code == libc::ERANGE && buffer.len() < 1 << 20 {
-            buffer.resize(buffer.len() * 4, 0);
-            continue;
-        }
-        if code != 0 || found.is_null() {
-            return None;
-        }
-        // SAFETY: on success `found` points at `entry`, whose strings are NUL-terminated inside
-        // `buffer`; both are alive and unchanged here.
-        let dir = unsafe { (*found).pw_dir };
-        if dir.is_null() {
-            return None;
-        }
-        // SAFETY: as above.
-        let bytes = unsafe { std::ffi::CStr::from_ptr(dir) }.to_bytes();
-        let home = PathBuf::from(std::ffi::OsStr::from_bytes(bytes));
-        return home.is_absolute().then_some(home);
-    }
+    let user = nix::unistd::User::from_uid(nix::unistd::Uid::from_raw(uid)).ok()??;
+    user.dir.is_absolute().then_some(user.dir)
 }
 
 /// What a checked path is, for the words of a refusal.

@@ -1608,12 +1608,62 @@ mod tests {
     /// How long a connection that should stay open is watched.
     const STAYS_OPEN: Duration = Duration::from_millis(200);
 
+    /// What the listener logs on this thread, from [`Record::watch`] until the guard drops. The
+    /// tests that read it run on one thread, so the wait's task logs here too.
+    #[derive(Clone, Default)]
+    struct Record(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl Write for Record {
+        fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+            let mut kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            kept.extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> io::Result<()> {
+            Ok(())
+        }
+    }
+
+    impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Record {
+        type Writer = Record;
+        fn make_writer(&'a self) -> Record {
+            self.clone()
+        }
+    }
+
+    impl Record {
+        fn watch() -> (Record, tracing::subscriber::DefaultGuard) {
+            let record = Record::default();
+            let subscriber = tracing_subscriber::fmt()
+                .with_writer(record.clone())
+                .with_max_level(tracing::Level::DEBUG)
+                .with_ansi(false)
+                .finish();
+            (record, tracing::subscriber::set_default(subscriber))
+        }
+
+        /// A count of the wait's closing line: `accepted`, `evicted`, `waited`...
+        fn count(&self, field: &str) -> u64 {
+            let kept = self.0.lock().unwrap_or_else(PoisonError::into_inner);
+            let text = String::from_utf8_lossy(&kept);
+            let line = text
+                .lines()
+                .find(|l| l.contains("loopback wait ended"))
+                .unwrap_or_else(|| panic!("no closing line in {text}"));
+            line.split_whitespace()
+                .find_map(|word| word.strip_prefix(&format!("{field}=")))
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("no {field} in {line}"))
+        }
+    }
+
     // These tests run on one thread and make the listener's next steps happen together: with the
     // blocking calls above, nothing of the listener runs until the test awaits, and then the new
     // connection (made first) is seen before the bytes sent after it.
 
     #[tokio::test(flavor = "current_thread")]
     async fn a_flood_already_running_does_not_push_out_the_browsers_request() {
+        let (record, _watch) = Record::watch();
         let (port, wait) = start();
         // A flood of connections that send nothing, the cap's worth.
         let mut flood: Vec<TcpStream> = (0..CAP).map(|_| connect_now(port)).collect();
@@ -1633,6 +1683,15 @@ mod tests {
         assert_eq!(reply.status(), Some(200), "{}", reply.text());
         assert!(reply.body().contains("id=\"ok\""));
         assert_code(finish(wait).await);
+        // Exactly one pushed out for each connection past the cap, and none made to wait (the
+        // flood's last connection may come after the callback ended the wait).
+        let accepted = record.count("accepted");
+        assert!(
+            (2 * CAP as u64..=2 * CAP as u64 + 1).contains(&accepted),
+            "{accepted}"
+        );
+        assert_eq!(record.count("evicted"), accepted - CAP as u64);
+        assert_eq!(record.count("waited"), 0);
     }
 
     #[tokio::test(flavor = "current_thread")]
@@ -1695,6 +1754,7 @@ mod tests {
 
     #[tokio::test(flavor = "current_thread")]
     async fn when_every_connection_has_its_head_in_a_new_one_waits_and_none_is_dropped() {
+        let (record, _watch) = Record::watch();
         let (port, wait) = start();
         let mut held: Vec<TcpStream> = (0..CAP).map(|_| connect_now(port)).collect();
         until_tasks(1 + CAP).await;
@@ -1716,6 +1776,10 @@ mod tests {
             .expect("the callback is answered within 2 s");
         assert_eq!(reply.status(), Some(200), "{}", reply.text());
         assert_code(finish(wait).await);
+        // It waited, rather than go past the cap. (It may then have pushed out one that was
+        // answered, as a stray; each was answered above.)
+        assert_eq!(record.count("accepted"), CAP as u64 + 1);
+        assert_eq!(record.count("waited"), 1);
     }
 
     #[test]

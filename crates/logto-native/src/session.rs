@@ -398,6 +398,44 @@ pub(crate) mod tests {
             assert!(!text.contains(secret), "{secret} leaked in {text}");
         }
         assert!(text.contains("alice@example.com"));
+        // Redacted, not left out: whoever reads the output sees that a token is there.
+        assert!(text.contains("RawIdToken([redacted])"), "{text}");
+        assert_eq!(
+            format!("{:?}", RawIdToken::new("IDT-secret".into())),
+            "RawIdToken([redacted])"
+        );
+    }
+
+    /// Format 2 keeps the ID token's claims in place of the token; they must be the stored
+    /// user's, or the entry was not written by a sign-in of that user.
+    #[test]
+    fn a_format_2_entry_whose_claims_name_another_user_is_refused() {
+        let mut session = sample();
+        session.tokens.id_token = Some(RawIdToken::new("i".repeat(16 * 1024)));
+        let text = session.encode().expect("fits");
+        let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(value["v"], 2, "{text}");
+        assert!(Session::decode(&text, "https://t.logto.app/oidc", "app1").is_ok());
+        for sub in [
+            serde_json::json!("u2"),
+            serde_json::json!(""),
+            serde_json::Value::Null,
+        ] {
+            let mut other = value.clone();
+            other["idc"]["sub"] = sub.clone();
+            assert_eq!(
+                Session::decode(&other.to_string(), "https://t.logto.app/oidc", "app1")
+                    .unwrap_err(),
+                DecodeError::Unreadable,
+                "sub {sub}"
+            );
+        }
+        let mut without = value.clone();
+        without["idc"].as_object_mut().unwrap().remove("sub");
+        assert_eq!(
+            Session::decode(&without.to_string(), "https://t.logto.app/oidc", "app1").unwrap_err(),
+            DecodeError::Unreadable
+        );
     }
 
     /// Sizes as Logto issues them: an ES384 ID token with Logto's profile claims (about 900
