@@ -688,5 +688,25 @@ mod tests {
             assert_eq!(mode(&folder), 0o700);
             assert_eq!(mode(&path), 0o600);
         }
+
+        /// Tightening takes away what others may do, and never gives this user more than they
+        /// left themselves: a folder they made read-only and a write-only lock file stay so.
+        #[tokio::test]
+        async fn a_lock_folder_and_file_private_already_are_left_as_they_are() {
+            let dir = tempfile::tempdir().unwrap();
+            let folder = dir.path().join("logto-native");
+            let path = folder.join("entry.lock");
+            std::fs::create_dir(&folder).unwrap();
+            std::fs::write(&path, b"").unwrap();
+            chmod(&path, 0o200);
+            chmod(&folder, 0o500);
+            let held = EntryLock::new(path.clone()).acquire().await;
+            // Made writable again before any assertion, so that the temp folder can go.
+            let (folder_mode, file_mode) = (mode(&folder), mode(&path));
+            chmod(&folder, 0o700);
+            assert!(held.unwrap().is_some(), "the existing file is locked");
+            assert_eq!(folder_mode, 0o500);
+            assert_eq!(file_mode, 0o200);
+        }
     }
 }
