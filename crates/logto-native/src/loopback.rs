@@ -1538,6 +1538,13 @@ mod tests {
             let reply = exchange(port, request.as_bytes()).await;
             assert_eq!(reply.status(), Some(status), "{name}: {}", reply.text());
         }
+        // A request line still going at 4 KiB and a byte is refused then, not when the head's
+        // 16 KiB or 5 seconds are up.
+        let unended = &line_of(port, LINE + 1)[..LINE + 1];
+        let sent = std::time::Instant::now();
+        let reply = exchange(port, unended.as_bytes()).await;
+        assert_eq!(reply.status(), Some(414), "{}", reply.text());
+        assert!(sent.elapsed() < ANSWER_WITHIN, "{:?}", sent.elapsed());
         assert!(!wait.is_finished(), "a stray ended the wait");
         real_callback_is_answered_in_time(port).await;
         assert_code(finish(wait).await);
