@@ -571,6 +571,13 @@ mod tests {
         }
 
         #[test]
+        fn the_user_id_is_the_one_that_owns_what_this_process_makes() {
+            use std::os::unix::fs::MetadataExt;
+            let made = tempfile::NamedTempFile::new().unwrap();
+            assert_eq!(current_uid(), made.as_file().metadata().unwrap().uid());
+        }
+
+        #[test]
         fn issue_17_the_home_is_the_password_databases() {
             let uid = current_uid();
             let home = home_of(uid).expect("this user has a home");

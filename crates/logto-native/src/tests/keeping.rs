@@ -353,11 +353,12 @@ async fn a_failed_prefetch_is_not_kept_and_the_sign_in_fetches_again() {
     assert_eq!(stand.count("GET /oidc/.well-known/openid-configuration"), 2);
 }
 
-/// A sign-in answer whose access token is stale a second later.
+/// A sign-in answer whose access token is stale at once (it lives 0 s), so that the next call
+/// for a token refreshes without the test waiting on the wall clock.
 fn short_lived(c: &super::stand::TokenCall<'_>, refresh_token: &str) -> super::stand::Answer {
     let (status, body) = c.stand.signed_answer(|_| {}, refresh_token);
     let mut body: serde_json::Value = serde_json::from_slice(&body).expect("json");
-    body["expires_in"] = json!(1);
+    body["expires_in"] = json!(0);
     (status, body.to_string().into_bytes())
 }
 
@@ -370,7 +371,6 @@ async fn a_rotated_token_the_keychain_refused_is_written_by_flush() {
     let store = Arc::new(MemoryStore::default());
     let service = stand.service_with(store.clone(), |s| s);
     sign_in(&service).await.expect("signed in");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
     service.flush().await.expect("nothing to write is fine");
 
     stand.on_token(|c| c.stand.signed_answer(|_| {}, "RT-2"));
@@ -401,7 +401,6 @@ async fn a_token_another_program_fetched_is_taken_from_the_entry_without_a_refre
     let store = Arc::new(MemoryStore::default());
     let first = stand.service_with(store.clone(), |s| s);
     sign_in(&first).await.expect("signed in");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
 
     let second = stand.service_with(store.clone(), |s| s);
     second.restore().await.expect("restored");
@@ -435,7 +434,6 @@ async fn shared_and_unreadable_the_keychain_stops_a_refresh_and_loses_nothing() 
     let store = Arc::new(MemoryStore::default());
     let service = stand.service_with(store.clone(), |s| s.with_entry_lock(lock));
     sign_in(&service).await.expect("signed in");
-    tokio::time::sleep(Duration::from_millis(1500)).await;
 
     *store.fail.lock().expect("memory store") = true;
     let error = service
