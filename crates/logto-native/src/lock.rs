@@ -680,11 +680,7 @@ mod tests {
 
         #[tokio::test]
         async fn issue_17_an_older_looser_lock_folder_and_file_of_this_users_are_tightened() {
-            let dir = tempfile::tempdir().unwrap();
-            let folder = dir.path().join("logto-native");
-            let path = folder.join("entry.lock");
-            std::fs::create_dir(&folder).unwrap();
-            std::fs::write(&path, b"").unwrap();
+            let (_dir, folder, path) = made_by_an_older_version();
             chmod(&folder, 0o755);
             chmod(&path, 0o644);
             assert!(EntryLock::new(path.clone())
@@ -696,15 +692,22 @@ mod tests {
             assert_eq!(mode(&path), 0o600);
         }
 
-        /// Tightening takes away what others may do, and never gives this user more than they
-        /// left themselves: a folder they made read-only and a write-only lock file stay so.
-        #[tokio::test]
-        async fn a_lock_folder_and_file_private_already_are_left_as_they_are() {
+        /// A lock folder and an empty lock file in it, as an older version left them: the
+        /// temp folder that holds them, the folder, the file.
+        fn made_by_an_older_version() -> (tempfile::TempDir, PathBuf, PathBuf) {
             let dir = tempfile::tempdir().unwrap();
             let folder = dir.path().join("logto-native");
             let path = folder.join("entry.lock");
             std::fs::create_dir(&folder).unwrap();
             std::fs::write(&path, b"").unwrap();
+            (dir, folder, path)
+        }
+
+        /// Tightening takes away what others may do, and never gives this user more than they
+        /// left themselves: a folder they made read-only and a write-only lock file stay so.
+        #[tokio::test]
+        async fn a_lock_folder_and_file_private_already_are_left_as_they_are() {
+            let (_dir, folder, path) = made_by_an_older_version();
             chmod(&path, 0o200);
             chmod(&folder, 0o500);
             let held = EntryLock::new(path.clone()).acquire().await;
