@@ -370,11 +370,9 @@ mod tests {
         serde_json::from_value(claims).expect("claims")
     }
 
+    /// The claims of the session's first ID token, as the session tests keep them.
     fn original() -> Value {
-        json!({
-            "iss": "https://t.logto.app/oidc", "sub": "u1", "aud": "app1",
-            "exp": 1_900_000_000u64, "iat": 1_899_996_400u64, "auth_time": 1_899_990_000u64,
-        })
+        crate::session::tests::sample().id_claims
     }
 
     fn continues(original: &Value, tweak: impl FnOnce(&mut Value)) -> Result<(), String> {
